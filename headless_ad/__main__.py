@@ -1,0 +1,50 @@
+"""Command line: `python -m headless_ad {collect,train,evaluate} --help`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Union
+
+import tyro
+
+from headless_ad.checkpoints import CheckpointError
+from headless_ad.collect import CollectConfig, collect
+from headless_ad.evaluate import EvaluateConfig, evaluate_checkpoint
+from headless_ad.histories import HistoryStoreError
+from headless_ad.presets import PRESETS
+from headless_ad.train import TrainConfig, train
+
+TrainPreset = Union[  # noqa: UP007 (tyro reads each Annotated member as one subcommand)
+    tuple(
+        Annotated[TrainConfig, tyro.conf.subcommand(name, default=config, description=description)]
+        for name, (description, config) in PRESETS.items()
+    )
+]
+
+
+def run_collect(config: CollectConfig) -> None:
+    """Collect learning histories of a source algorithm."""
+    collect(config)
+
+
+def run_train(config: Annotated[TrainPreset, tyro.conf.arg(name="")]) -> None:
+    """Train Headless-AD from a preset; every option can be overridden."""
+    train(config)
+
+
+def run_evaluate(config: EvaluateConfig) -> None:
+    """Evaluate a checkpoint in-context on held-out suites, beside the source algorithm and random."""
+    evaluate_checkpoint(config)
+
+
+def main() -> None:
+    commands = {"collect": run_collect, "train": run_train, "evaluate": run_evaluate}
+    try:
+        tyro.extras.subcommand_cli_from_dict(commands, prog="python -m headless_ad")
+    except (ValueError, FileNotFoundError, FileExistsError, HistoryStoreError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Random action embeddings: the only way action indices ever reach the model.
+
+Headless-AD never learns a vector per action index. Each training batch (and each evaluation
+run) draws fresh random orthonormal embeddings, so the model must read what an action does from
+the context, and any number of unseen actions can be offered at test time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+
+def random_action_embeddings(
+    batch_size: int,
+    num_actions: int,
+    dim: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """(batch_size, num_actions, dim) unit vectors, orthonormal within a row when num_actions <= dim.
+
+    Drawn from the Haar measure (QR of a Gaussian matrix with the sign of R's diagonal fixed).
+    With more actions than dimensions they cannot all be orthogonal, and are independent random
+    unit vectors instead (nearly orthogonal in high dimension).
+    """
+    gaussian = torch.randn(batch_size, dim, num_actions, generator=generator, device=device)
+    if num_actions > dim:
+        return F.normalize(gaussian.transpose(1, 2), dim=-1)
+    q, r = torch.linalg.qr(gaussian)
+    signs = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))
+    signs[signs == 0] = 1.0
+    return (q * signs.unsqueeze(1)).transpose(1, 2).contiguous()
+
+
+def with_no_action_row(embeddings: torch.Tensor) -> torch.Tensor:
+    """Append a zero row so that action index -1 ("no previous action") embeds to zeros."""
+    return torch.cat([embeddings, embeddings.new_zeros(embeddings.shape[0], 1, embeddings.shape[2])], dim=1)
+
+
+def embed_actions(embeddings_with_no_action: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Look up (B, T) action indices (-1 allowed) in (B, A + 1, D) embeddings -> (B, T, D)."""
+    index = torch.where(actions < 0, embeddings_with_no_action.shape[1] - 1, actions)
+    return torch.gather(
+        embeddings_with_no_action, 1, index.unsqueeze(-1).expand(-1, -1, embeddings_with_no_action.shape[2])
+    )
+
+
+Similarity = Literal["dot", "cosine"]
+
+
+def action_logits(
+    outputs: torch.Tensor,
+    embeddings: torch.Tensor,
+    action_mask: torch.Tensor,
+    similarity: Similarity = "dot",
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Score every action for every output vector; unavailable actions get -inf.
+
+    outputs (B, T, D), embeddings (B, A, D), action_mask (B, A) -> logits (B, T, A).
+    """
+    if similarity == "cosine":
+        outputs = F.normalize(outputs, dim=-1)
+        embeddings = F.normalize(embeddings, dim=-1)
+    logits = torch.einsum("btd,bad->bta", outputs, embeddings) / temperature
+    return logits.masked_fill(~action_mask.unsqueeze(1), float("-inf"))
+
+
+def select_actions(
+    logits: torch.Tensor, mode: Literal["sample", "argmax"], generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Pick one action per row of (N, A) masked logits; -inf entries are never chosen."""
+    if mode == "argmax":
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float(), dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

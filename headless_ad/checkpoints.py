@@ -1,0 +1,44 @@
+"""Checkpoints: one dict (model, optimizer, scheduler, RNG states, step, config), written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from headless_ad.model import HeadlessTransformer, ModelConfig
+
+CHECKPOINT_VERSION = 1
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or not for this task."""
+
+
+def load_checkpoint(path: Path, expected_task: str | None = None, map_location: Any = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint here")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as error:  # torch raises many types for a truncated or foreign file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: not a headless-ad checkpoint of version {CHECKPOINT_VERSION}")
+    if expected_task is not None and checkpoint["task"] != expected_task:
+        raise CheckpointError(f"{path}: a checkpoint of task {checkpoint['task']!r}, not {expected_task!r}")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> HeadlessTransformer:
+    model = HeadlessTransformer(ModelConfig(**checkpoint["model_config"])).to(device)
+    model.load_state_dict(checkpoint["model"])
+    return model.eval()

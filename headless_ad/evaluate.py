@@ -1,0 +1,269 @@
+"""In-context evaluation: the model acts in held-out instances beside the source algorithm and
+random, on the same instances and seeds; normalized regret compares them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from headless_ad.action_embeddings import (
+    Similarity,
+    action_logits,
+    embed_actions,
+    random_action_embeddings,
+    select_actions,
+    with_no_action_row,
+)
+from headless_ad.model import HeadlessTransformer, KVCache
+from headless_ad.rollout import Rollout, run_learner
+from headless_ad.tasks.base import Suite, Task
+
+Selection = Literal["sample", "argmax"]
+
+
+class ModelAgent:
+    """The trained transformer as a `Learner`: it only ever learns through its context.
+
+    Decodes incrementally with a KV cache. Once the window (the model's `max_steps`) is full, it
+    re-encodes the most recent `window - reencode_every` steps and continues incrementally, so
+    every decision sees between window - reencode_every and window steps of context.
+    """
+
+    def __init__(
+        self,
+        model: HeadlessTransformer,
+        action_mask: np.ndarray,
+        selection: Selection,
+        similarity: Similarity,
+        temperature: float,
+        seed: int,
+        reencode_every: int | None = None,
+    ) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.selection, self.similarity, self.temperature = selection, similarity, temperature
+        self.window = model.config.max_steps
+        self.reencode_every = reencode_every or max(1, self.window // 4)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.action_mask = torch.as_tensor(action_mask, device=self.device)
+        num_envs, num_actions = action_mask.shape
+        self.embeddings = random_action_embeddings(
+            num_envs, num_actions, model.config.d_model, self.generator, self.device
+        )
+        self.embeddings_with_no_action = with_no_action_row(self.embeddings)
+        self.cache = KVCache(model.config, num_envs, num_actions + self.window, self.device, self.embeddings.dtype)
+        self.observations: list[torch.Tensor] = []
+        self.prev_actions: list[torch.Tensor] = [torch.full((num_envs,), -1, device=self.device)]
+        self.prev_rewards: list[torch.Tensor] = [torch.zeros(num_envs, device=self.device)]
+
+    @torch.inference_mode()
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        obs = torch.as_tensor(observations, device=self.device)
+        self.observations.append(obs.float() if obs.is_floating_point() else obs.long())
+        steps_cached = self.cache.length - self.cache.prompt_length
+        if not self.observations[:-1] or steps_cached >= self.window:
+            keep = 1 if len(self.observations) == 1 else self.window - self.reencode_every + 1
+            out = self.model(
+                self.embeddings,
+                self.action_mask,
+                self._window(self.observations, keep) if self.model.observation_in else None,
+                embed_actions(self.embeddings_with_no_action, self._window(self.prev_actions, keep)),
+                self._window(self.prev_rewards, keep),
+                cache=self.cache,
+            )[:, -1]
+        else:
+            out = self.model.decode(
+                self.cache,
+                obs[:, None] if self.model.observation_in else None,
+                embed_actions(self.embeddings_with_no_action, self.prev_actions[-1][:, None]),
+                self.prev_rewards[-1][:, None],
+            )
+        self.last_output = out
+        logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.similarity, self.temperature)
+        actions = select_actions(logits[:, 0], self.selection, self.generator)
+        return actions.cpu().numpy()
+
+    @staticmethod
+    def _window(history: list[torch.Tensor], keep: int) -> torch.Tensor:
+        return torch.stack(history[-keep:], dim=1)
+
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        self.prev_actions.append(torch.as_tensor(actions, device=self.device).long())
+        self.prev_rewards.append(torch.as_tensor(rewards, device=self.device).float())
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    rollouts: dict[str, Rollout] = field(default_factory=dict)
+
+    def final_regret(self, agent: str) -> float:
+        """Mean over instances of the cumulative regret at the last step."""
+        return float(self.rollouts[agent].regrets.sum(axis=1).mean())
+
+    def normalized_regret(self, agent: str, reference: str) -> float:
+        """(R_random - R_agent) / (R_random - R_reference): 1 = as good as the reference, 0 = random."""
+        random, ref = self.final_regret("random"), self.final_regret(reference)
+        return (random - self.final_regret(agent)) / max(random - ref, 1e-8)
+
+
+def run_baselines(task: Task, suite: Suite, seed: int) -> dict[str, Rollout]:
+    rollouts = {}
+    for name in task.baselines:
+        env = task.make_env(suite)
+        rollouts[name] = run_learner(
+            env, task.make_learner(name, env, np.random.default_rng(seed)), suite.horizon, seed
+        )
+    return rollouts
+
+
+def run_model(
+    task: Task,
+    suite: Suite,
+    model: HeadlessTransformer,
+    selection: Selection,
+    similarity: Similarity,
+    temperature: float,
+    seed: int,
+) -> Rollout:
+    env = task.make_env(suite)
+    agent = ModelAgent(model, env.action_mask, selection, similarity, temperature, seed)
+    was_training = model.training
+    model.eval()
+    try:
+        return run_learner(env, agent, suite.horizon, seed)
+    finally:
+        model.train(was_training)
+
+
+def format_table(results: list[SuiteResult], agents: list[str], reference: str) -> str:
+    """Markdown table: final cumulative regret of every agent, and normalized regret of the model."""
+    model_agents = [a for a in agents if a.startswith("model")]
+    header = ["suite", *[f"R {a}" for a in agents], *[f"norm {a}" for a in model_agents]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for result in results:
+        cells = [result.suite, *[f"{result.final_regret(a):.2f}" for a in agents]]
+        cells += [f"{result.normalized_regret(a, reference):.3f}" for a in model_agents]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def regret_figure(result: SuiteResult):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    for name, rollout in result.rollouts.items():
+        curve = rollout.regrets.cumsum(axis=1).mean(axis=0)
+        axis.plot(np.arange(1, curve.size + 1), curve, label=name)
+    axis.set_xlabel("step")
+    axis.set_ylabel("cumulative regret")
+    axis.set_title(result.suite)
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def save_curves(results: list[SuiteResult], path: Path) -> None:
+    """Mean cumulative-regret curves of every agent on every suite, as one .npz."""
+    arrays = {
+        f"{r.suite}/{name}": rollout.regrets.cumsum(axis=1).mean(axis=0)
+        for r in results
+        for name, rollout in r.rollouts.items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
+def evaluate_in_context(
+    task: Task,
+    model: HeadlessTransformer,
+    suites: dict[str, Suite],
+    baselines: dict[str, dict[str, Rollout]],
+    selections: tuple[Selection, ...],
+    similarity: Similarity,
+    temperature: float,
+    seed: int,
+) -> list[SuiteResult]:
+    """Run the model on every suite (all instances of a suite batched) beside precomputed baselines."""
+    results = []
+    for name, suite in suites.items():
+        result = SuiteResult(name, dict(baselines[name]))
+        for selection in selections:
+            result.rollouts[f"model_{selection}"] = run_model(
+                task, suite, model, selection, similarity, temperature, seed
+            )
+        results.append(result)
+    return results
+
+
+@dataclass
+class EvaluateConfig:
+    checkpoint: Path
+    """A checkpoint.pt written by `train`."""
+    suites: tuple[str, ...] = ()
+    """Suites to run; default: the task's paper suites. Bandits also take custom specs such as
+    arms=50,means=uniform,instances=200,seed=7 (means: skewed, inverse, uniform; arms=4-20 for a range)."""
+    num_instances: int = 100
+    """Instances per named suite."""
+    selection: tuple[Selection, ...] = ("argmax", "sample")
+    """How the model picks among the available actions."""
+    seed: int = 1
+    """Seeds env noise and every agent's randomness (the same for all agents)."""
+    device: str = "auto"
+    threads: int = 0
+    """torch CPU threads; 0 = torch's default."""
+
+
+def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
+    """Evaluate a trained model on its task's suites; prints a table and writes it beside the checkpoint."""
+    from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
+    from headless_ad.tasks import get_task
+
+    if config.num_instances < 1:
+        raise ValueError(f"num_instances must be >= 1, got {config.num_instances}")
+    checkpoint = load_checkpoint(config.checkpoint)
+    task = get_task(checkpoint["task"])
+    train_config = checkpoint["config"]
+    horizon, train_seed = train_config["collect"]["horizon"], train_config["collect"]["seed"]
+    names = config.suites or task.default_eval_suites
+    suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    device = torch.device(
+        "cuda"
+        if config.device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if config.device == "auto"
+        else config.device
+    )
+    model = model_from_checkpoint(checkpoint, device)
+    baselines = {name: run_baselines(task, suite, config.seed) for name, suite in suites.items()}
+    results = evaluate_in_context(
+        task,
+        model,
+        suites,
+        baselines,
+        config.selection,
+        train_config["similarity"],
+        train_config["temperature"],
+        config.seed,
+    )
+    agents = [*task.baselines, *[f"model_{s}" for s in config.selection]]
+    table = format_table(results, agents, task.source_algorithm)
+    header = (
+        f"{config.checkpoint} (step {checkpoint['step']}), {config.num_instances} instances per suite, "
+        f"seed {config.seed}\n"
+        f"R = final cumulative regret; norm = (R_random - R_model) / (R_random - R_{task.source_algorithm})\n"
+    )
+    print(header + table)
+    out_dir = Path(config.checkpoint).parent
+    (out_dir / "evaluation.md").write_text(header + "\n" + table + "\n")
+    save_curves(results, out_dir / "evaluation_curves.npz")
+    return results

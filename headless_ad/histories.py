@@ -1,0 +1,187 @@
+"""On-disk store of learning histories, and the window sampler that feeds training.
+
+A store is a directory:
+
+    meta.json           format_version, task, source algorithm, env parameters, seed, shapes
+    actions.npy         int16   (N, T)   action taken at step t (index into the instance's actions)
+    rewards.npy         float32 (N, T)   reward received for it
+    observations.npy    (N, T) int64 for discrete observations, (N, T, d) float32 for continuous;
+                        absent when the task has no observations
+    action_mask.npy     bool    (N, A)   which action indices instance i offers
+    regrets.npy         float32 (N, T)   per-step regret of the source algorithm, when known
+
+The directory is assembled under a temporary name and renamed into place only when complete,
+so an interrupted collection never leaves a store that loads. Arrays are memory-mapped on load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+_REQUIRED = ("actions", "rewards", "action_mask")
+_OPTIONAL = ("observations", "regrets")
+
+
+class HistoryStoreError(ValueError):
+    """A history store is missing, incomplete, corrupt or of another format."""
+
+
+@dataclass
+class HistoryStore:
+    path: Path
+    meta: dict[str, Any]
+    actions: np.ndarray
+    rewards: np.ndarray
+    action_mask: np.ndarray
+    observations: np.ndarray | None = None
+    regrets: np.ndarray | None = None
+
+    @property
+    def num_instances(self) -> int:
+        return self.actions.shape[0]
+
+    @property
+    def horizon(self) -> int:
+        return self.actions.shape[1]
+
+    @property
+    def max_actions(self) -> int:
+        return self.action_mask.shape[1]
+
+
+def write_store(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], overwrite: bool = False) -> None:
+    """Write a complete store atomically (temporary directory, then rename)."""
+    path = Path(path)
+    missing = [name for name in _REQUIRED if name not in arrays]
+    if missing:
+        raise ValueError(f"a history store needs arrays {missing}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists (pass overwrite to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array)
+        meta = {**meta, "format_version": FORMAT_VERSION, "arrays": sorted(arrays)}
+        # meta.json is written last: a directory without it was never finished.
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_store(path: Path) -> HistoryStore:
+    """Open a store, memory-mapped, after checking that it is complete and consistent."""
+    path = Path(path)
+    if not path.is_dir():
+        raise HistoryStoreError(f"{path}: no history store here (run `python -m headless_ad collect` first)")
+    meta_file = path / "meta.json"
+    if not meta_file.is_file():
+        raise HistoryStoreError(f"{meta_file}: missing; the collection that wrote {path} did not finish")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as error:
+        raise HistoryStoreError(f"{meta_file}: not valid JSON ({error})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise HistoryStoreError(
+            f"{meta_file}: format_version {meta.get('format_version')!r}, this code reads {FORMAT_VERSION}"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for name in meta.get("arrays", []):
+        file = path / f"{name}.npy"
+        if not file.is_file():
+            raise HistoryStoreError(f"{file}: missing")
+        try:
+            arrays[name] = np.load(file, mmap_mode="r")
+        except (ValueError, OSError) as error:
+            raise HistoryStoreError(f"{file}: unreadable ({error})") from None
+    for name in _REQUIRED:
+        if name not in arrays:
+            raise HistoryStoreError(f"{path}: array {name!r} is not listed in meta.json")
+    num, horizon = arrays["actions"].shape
+    for name in ("rewards", "observations", "regrets"):
+        if name in arrays and arrays[name].shape[:2] != (num, horizon):
+            raise HistoryStoreError(
+                f"{path / (name + '.npy')}: shape {arrays[name].shape} does not match actions {(num, horizon)}"
+            )
+    mask = arrays["action_mask"]
+    if mask.shape[0] != num:
+        raise HistoryStoreError(f"{path / 'action_mask.npy'}: {mask.shape[0]} rows for {num} histories")
+    return HistoryStore(path=path, meta=meta, **arrays)
+
+
+@dataclass
+class Batch:
+    """A batch of history windows, as tensors."""
+
+    observations: torch.Tensor | None  # (B, L) or (B, L, d)
+    prev_actions: torch.Tensor  # (B, L) int64, -1 where there is no previous action
+    prev_rewards: torch.Tensor  # (B, L) float32
+    targets: torch.Tensor  # (B, L) int64: the action the source algorithm took
+    action_mask: torch.Tensor  # (B, A) bool
+
+
+class WindowSampler:
+    """Samples (instance, window start) uniformly and cuts `seq_len`-step windows out of a store.
+
+    `instances` restricts sampling to a subset (e.g. one rank's share under DDP).
+    """
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        seq_len: int,
+        batch_size: int,
+        seed: int,
+        device: torch.device | str = "cpu",
+        instances: np.ndarray | None = None,
+    ) -> None:
+        if seq_len > store.horizon:
+            raise ValueError(f"seq_len={seq_len} is longer than the histories in {store.path} ({store.horizon} steps)")
+        self.store = store
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.instances = np.arange(store.num_instances) if instances is None else instances
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> Batch:
+        store, length = self.store, self.seq_len
+        rows = np.sort(self.rng.choice(self.instances, self.batch_size))
+        starts = self.rng.integers(0, store.horizon - length + 1, self.batch_size)
+        # One extra step in front of the window provides each step's previous action and reward.
+        steps = starts[:, None] + np.arange(-1, length)[None, :]
+        actions = np.asarray(store.actions[rows])
+        rewards = np.asarray(store.rewards[rows])
+        taken = np.take_along_axis(actions, np.maximum(steps, 0), axis=1).astype(np.int64)
+        got = np.take_along_axis(rewards, np.maximum(steps, 0), axis=1)
+        taken[steps < 0] = -1
+        got[steps < 0] = 0.0
+        observations = None
+        if store.observations is not None:
+            obs = np.asarray(store.observations[rows])
+            index = steps[:, 1:]
+            observations = torch.from_numpy(
+                np.take_along_axis(obs, index.reshape(index.shape + (1,) * (obs.ndim - 2)), axis=1)
+            ).to(self.device)
+        return Batch(
+            observations=observations,
+            prev_actions=torch.from_numpy(taken[:, :-1]).to(self.device),
+            prev_rewards=torch.from_numpy(got[:, :-1].astype(np.float32)).to(self.device),
+            targets=torch.from_numpy(taken[:, 1:]).to(self.device),
+            action_mask=torch.from_numpy(np.asarray(store.action_mask[rows])).to(self.device),
+        )

@@ -1,0 +1,242 @@
+"""The causal transformer of Headless-AD, nanoGPT style: one file, no head over action indices.
+
+Sequence layout (one token per environment step, the compact layout):
+
+    [prompt_1 .. prompt_K | step_0 .. step_{T-1}]
+
+* prompt_k: the random embedding of available action k (the action-set prompt). All prompt
+  tokens sit at rotary position 0, so the prompt is an unordered set as far as positions go and
+  the history's positions do not shift with the number of actions.
+* step_t: observation o_t + previous action a_{t-1} + previous reward r_{t-1}, at position t + 1.
+  The output vector at step_t predicts a_t; it is matched against the available actions'
+  embeddings (see action_embeddings.py).
+
+Attention is causal over the whole sequence; padded prompt slots (instances with fewer actions
+than the widest one in the batch) are masked out as keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ObservationKind = Literal["none", "discrete", "continuous"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    d_model: int = 128
+    """Width of the residual stream; also the dimension of the random action embeddings."""
+    n_layers: int = 3
+    n_heads: int = 4
+    mlp_ratio: float = 8 / 3
+    """SwiGLU hidden width as a multiple of d_model (8/3 keeps the parameter count of a 4x MLP)."""
+    dropout: float = 0.0
+    max_steps: int = 300
+    """Longest history window (steps) the rotary tables cover."""
+    observation_kind: ObservationKind = "none"
+    observation_size: int = 0
+    """Number of discrete observations, or the dimension of continuous ones."""
+    rope_base: float = 10_000.0
+
+
+def _rotary_tables(head_dim: int, max_positions: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(max_positions, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[..., :h/2], x[..., h/2:]) of (B, H, L, hd) by per-position angles (L, hd/2)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+class KVCache:
+    """Keys and values of every layer for incremental decoding, preallocated to `capacity`."""
+
+    def __init__(self, config: ModelConfig, batch_size: int, capacity: int, device: torch.device, dtype: torch.dtype):
+        head_dim = config.d_model // config.n_heads
+        shape = (batch_size, config.n_heads, capacity, head_dim)
+        self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
+        self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
+        self.key_valid = torch.zeros(batch_size, capacity, dtype=torch.bool, device=device)
+        self.length = 0
+        self.prompt_length = 0
+        self.capacity = capacity
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
+        self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.dropout = config.dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor,
+        cache: KVCache | None,
+        layer: int,
+    ) -> torch.Tensor:
+        batch, length, width = x.shape
+        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, width // self.n_heads).permute(2, 0, 3, 1, 4)
+        q, k = _apply_rotary(q, cos, sin), _apply_rotary(k, cos, sin)
+        if cache is not None:
+            start = cache.length
+            cache.keys[layer][:, :, start : start + length] = k
+            cache.values[layer][:, :, start : start + length] = v
+            k = cache.keys[layer][:, :, : start + length]
+            v = cache.values[layer][:, :, : start + length]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(batch, length, width))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        hidden = int(config.mlp_ratio * config.d_model)
+        self.gate_and_up = nn.Linear(config.d_model, 2 * hidden, bias=False)
+        self.down = nn.Linear(hidden, config.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_and_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.attention_norm = nn.RMSNorm(config.d_model)
+        self.attention = Attention(config)
+        self.mlp_norm = nn.RMSNorm(config.d_model)
+        self.mlp = SwiGLU(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, cos, sin, mask, cache, layer):
+        x = x + self.dropout(self.attention(self.attention_norm(x), cos, sin, mask, cache, layer))
+        return x + self.dropout(self.mlp(self.mlp_norm(x)))
+
+
+class HeadlessTransformer(nn.Module):
+    """Maps (action-set prompt, history) to one output vector per step, in action-embedding space."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.d_model % config.n_heads or (config.d_model // config.n_heads) % 2:
+            raise ValueError("d_model must split into n_heads heads of even width")
+        self.config = config
+        d = config.d_model
+        self.prompt_in = nn.Linear(d, d)
+        self.action_in = nn.Linear(d, d, bias=False)
+        self.reward_in = nn.Linear(1, d)
+        if config.observation_kind == "discrete":
+            self.observation_in: nn.Module | None = nn.Embedding(config.observation_size, d)
+        elif config.observation_kind == "continuous":
+            self.observation_in = nn.Linear(config.observation_size, d, bias=False)
+        else:
+            self.observation_in = None
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.final_norm = nn.RMSNorm(d)
+        self.head = nn.Linear(d, d, bias=False)
+        cos, sin = _rotary_tables(d // config.n_heads, config.max_steps + 1, config.rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def step_tokens(
+        self, observations: torch.Tensor | None, prev_action_vectors: torch.Tensor, prev_rewards: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T, D) tokens from observations (B, T[, obs]), previous-action embeddings and rewards."""
+        tokens = self.action_in(prev_action_vectors) + self.reward_in(prev_rewards.unsqueeze(-1))
+        if self.observation_in is not None:
+            if observations is None:
+                raise ValueError("this model was built for observations but got none")
+            tokens = tokens + self.observation_in(observations)
+        return tokens
+
+    def _run(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor,
+        cache: KVCache | None,
+    ) -> torch.Tensor:
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, mask, cache, layer)
+        return self.head(self.final_norm(x))
+
+    def forward(
+        self,
+        action_set: torch.Tensor,
+        action_set_mask: torch.Tensor,
+        observations: torch.Tensor | None,
+        prev_action_vectors: torch.Tensor,
+        prev_rewards: torch.Tensor,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """Output vectors (B, T, D) at the step tokens of a whole window.
+
+        action_set (B, K, D) with action_set_mask (B, K); the history tensors cover T steps.
+        With a `cache`, the keys and values are kept so that `decode` can continue from here.
+        """
+        prompt = self.prompt_in(action_set)
+        steps = self.step_tokens(observations, prev_action_vectors, prev_rewards)
+        num_prompt, num_steps = prompt.shape[1], steps.shape[1]
+        if num_steps > self.config.max_steps:
+            raise ValueError(f"window of {num_steps} steps exceeds max_steps={self.config.max_steps}")
+        x = torch.cat([prompt, steps], dim=1)
+        positions = torch.cat([torch.zeros(num_prompt, dtype=torch.long), torch.arange(1, num_steps + 1)]).to(x.device)
+        length = num_prompt + num_steps
+        key_valid = torch.cat([action_set_mask, action_set_mask.new_ones(x.shape[0], num_steps)], dim=1)
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+        # A padded prompt slot is hidden from everyone but itself (so no query row is all-masked).
+        mask = causal & (key_valid[:, None, :] | torch.eye(length, dtype=torch.bool, device=x.device))
+        if cache is not None:
+            cache.length, cache.prompt_length = 0, num_prompt
+            cache.key_valid[:, :length] = key_valid
+        out = self._run(x, positions, mask.unsqueeze(1), cache)
+        if cache is not None:
+            cache.length = length
+        return out[:, num_prompt:]
+
+    def decode(
+        self,
+        cache: KVCache,
+        observations: torch.Tensor | None,
+        prev_action_vectors: torch.Tensor,
+        prev_rewards: torch.Tensor,
+    ) -> torch.Tensor:
+        """Output vector (B, D) for one more step, attending to everything in `cache`."""
+        if cache.length >= cache.capacity:
+            raise ValueError("KV cache is full: re-encode a shorter window first")
+        x = self.step_tokens(observations, prev_action_vectors, prev_rewards)
+        position = cache.length - cache.prompt_length + 1
+        if position > self.config.max_steps:
+            raise ValueError(f"step position {position} exceeds max_steps={self.config.max_steps}")
+        cache.key_valid[:, cache.length] = True
+        mask = cache.key_valid[:, None, None, : cache.length + 1]
+        out = self._run(x, torch.tensor([position], device=x.device), mask, cache)
+        cache.length += 1
+        return out[:, 0]

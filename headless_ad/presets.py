@@ -1,0 +1,39 @@
+"""Named training presets. A preset is a full TrainConfig; every field can still be overridden."""
+
+from __future__ import annotations
+
+from headless_ad.collect import CollectConfig
+from headless_ad.model import ModelConfig
+from headless_ad.train import TrainConfig
+
+PRESETS: dict[str, tuple[str, TrainConfig]] = {
+    "bandit": (
+        "Bernoulli bandits, CPU preset (the demo): a small model that trains in minutes on 2 cores.",
+        TrainConfig(
+            task="bandit",
+            run_name="bandit",
+            collect=CollectConfig(task="bandit"),
+            model=ModelConfig(d_model=128, n_layers=3, n_heads=4),
+            batch_size=16,
+            learning_rate=3e-3,
+            total_steps=3_000,
+            threads=2,
+        ),
+    ),
+    "bandit-paper": (
+        "Bernoulli bandits at the paper's scale (d_model 512, 4 layers, batch 32, 200k steps): for a GPU.",
+        TrainConfig(
+            task="bandit",
+            run_name="bandit-paper",
+            collect=CollectConfig(task="bandit"),
+            model=ModelConfig(d_model=512, n_layers=4, n_heads=8, dropout=0.1),
+            batch_size=32,
+            learning_rate=3e-4,
+            warmup_steps=2_000,
+            total_steps=200_000,
+            eval_every=10_000,
+            checkpoint_every=5_000,
+            eval_suites=("all_new", "num_25", "num_50"),
+        ),
+    ),
+}

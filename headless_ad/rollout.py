@@ -1,0 +1,41 @@
+"""Run any learner (a source algorithm or the model) over a vectorised environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from headless_ad.learners import Learner
+
+
+@dataclass
+class Rollout:
+    actions: np.ndarray  # (N, T)
+    rewards: np.ndarray  # (N, T)
+    observations: np.ndarray  # (N, T[, d]) observation on which each action was taken
+    regrets: np.ndarray | None  # (N, T) when the env reports it
+
+
+def run_learner(env: gym.vector.VectorEnv, learner: Learner, num_steps: int, seed: int) -> Rollout:
+    """Act and learn for `num_steps` steps in every instance; the env is seeded with `seed`, so two
+    learners run with the same seed meet the same instances and the same reward noise stream."""
+    observations, _ = env.reset(seed=seed)
+    actions, rewards, seen, regrets = [], [], [], []
+    for _ in range(num_steps):
+        action = learner.act(observations)
+        next_observations, reward, _, _, info = env.step(action)
+        learner.update(observations, action, reward)
+        actions.append(action)
+        rewards.append(reward)
+        seen.append(observations)
+        if "regret" in info:
+            regrets.append(info["regret"])
+        observations = next_observations
+    return Rollout(
+        actions=np.stack(actions, axis=1),
+        rewards=np.stack(rewards, axis=1).astype(np.float32),
+        observations=np.stack(seen, axis=1),
+        regrets=np.stack(regrets, axis=1).astype(np.float32) if regrets else None,
+    )

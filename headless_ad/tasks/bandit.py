@@ -1,0 +1,107 @@
+"""Bernoulli bandits with 4-20 arms (train) and up to 100 (evaluation), as in the paper."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from envs.bandit import BernoulliBanditVectorEnv
+from headless_ad.learners import UCB, Learner, RandomLearner, ThompsonSampling
+
+MeanDistribution = Literal["skewed", "inverse", "uniform"]
+
+
+@dataclass(frozen=True)
+class BanditSuite:
+    num_instances: int
+    min_arms: int = 4
+    max_arms: int = 20
+    means: MeanDistribution = "skewed"
+    """skewed: 95% of instances have high means U(0.5, 1) on odd arms and low U(0, 0.5) on even
+    arms, 5% the reverse (the paper's training set); inverse: the same with 95% reversed;
+    uniform: every mean U(0, 1)."""
+    horizon: int = 300
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.min_arms < 2:
+            raise ValueError(f"a bandit needs at least 2 arms, got min_arms={self.min_arms}")
+        if self.max_arms < self.min_arms:
+            raise ValueError(f"max_arms={self.max_arms} is below min_arms={self.min_arms}")
+        if self.num_instances < 1 or self.horizon < 1:
+            raise ValueError("num_instances and horizon must be >= 1")
+        if self.means not in ("skewed", "inverse", "uniform"):
+            raise ValueError(f"unknown mean distribution {self.means!r}")
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """(num_arms (N,), means (N, max_arms)). Row i depends only on the seed and i, so a
+        smaller suite with the same seed is a prefix of a larger one."""
+        columns = 2 + self.max_arms
+        draws = np.random.default_rng(self.seed).random((self.num_instances, columns))
+        num_arms = self.min_arms + np.floor(draws[:, 0] * (self.max_arms - self.min_arms + 1)).astype(np.int64)
+        uniform = draws[:, 2:]
+        if self.means == "uniform":
+            return num_arms, uniform
+        share_odd_high = 0.95 if self.means == "skewed" else 0.05
+        odd_high = draws[:, 1] < share_odd_high
+        odd_arm = (np.arange(self.max_arms) % 2 == 1)[None, :]
+        high = odd_arm == odd_high[:, None]
+        return num_arms, np.where(high, 0.5 + 0.5 * uniform, 0.5 * uniform)
+
+
+class BanditTask:
+    name = "bandit"
+    observation_kind = "none"
+    observation_size = 0
+    source_algorithm = "thompson"
+    baselines = ("thompson", "ucb", "random")
+    default_eval_suites = ("train", "inverse", "all_new", "num_25", "num_30", "num_40", "num_50", "num_100")
+
+    def train_suite(self, num_instances: int, horizon: int, seed: int) -> BanditSuite:
+        return BanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+
+    def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> BanditSuite:
+        """Named suites of the paper, or `arms=50,means=uniform,instances=100,seed=7`
+        (`arms=4-20` for a range)."""
+        base = BanditSuite(num_instances=num_instances, horizon=horizon, means="uniform", seed=1_000)
+        named = {
+            "train": replace(base, means="skewed", seed=train_seed),
+            "inverse": replace(base, means="inverse", seed=1_001),
+            "all_new": replace(base, seed=1_002),
+        }
+        if spec in named:
+            return named[spec]
+        if spec.startswith("num_") and spec[4:].isdigit():
+            arms = int(spec[4:])
+            return replace(base, min_arms=arms, max_arms=arms, seed=1_000 + arms)
+        if "=" not in spec:
+            known = ", ".join([*named, "num_<arms>"])
+            raise ValueError(f"unknown bandit suite {spec!r}; use one of {known} or key=value pairs")
+        fields: dict[str, Any] = {}
+        for item in spec.split(","):
+            key, _, value = item.partition("=")
+            if key == "arms":
+                low, _, high = value.partition("-")
+                fields["min_arms"], fields["max_arms"] = int(low), int(high or low)
+            elif key == "means":
+                fields["means"] = value
+            elif key in ("instances", "seed", "horizon"):
+                fields["num_instances" if key == "instances" else key] = int(value)
+            else:
+                raise ValueError(f"unknown key {key!r} in suite spec {spec!r} (arms, means, instances, seed, horizon)")
+        return replace(base, **fields)
+
+    def make_env(self, suite: BanditSuite) -> BernoulliBanditVectorEnv:
+        num_arms, means = suite.sample()
+        return BernoulliBanditVectorEnv(suite.num_instances, means=means, num_arms=num_arms, horizon=suite.horizon)
+
+    def make_learner(self, name: str, env: BernoulliBanditVectorEnv, rng: np.random.Generator) -> Learner:
+        learners = {"thompson": ThompsonSampling, "ucb": UCB, "random": RandomLearner}
+        if name not in learners:
+            raise ValueError(f"unknown bandit learner {name!r}; known: {', '.join(learners)}")
+        return learners[name](env.action_mask, rng)

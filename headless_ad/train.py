@@ -1,0 +1,265 @@
+"""Train Headless-AD on a history store: fresh random action embeddings every batch, InfoNCE over
+the available actions, periodic in-context evaluation, TensorBoard and atomic checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from headless_ad.action_embeddings import Similarity, embed_actions, random_action_embeddings, with_no_action_row
+from headless_ad.checkpoints import CHECKPOINT_VERSION, atomic_torch_save, load_checkpoint
+from headless_ad.collect import CollectConfig, collect
+from headless_ad.evaluate import evaluate_in_context, format_table, regret_figure, run_baselines
+from headless_ad.histories import WindowSampler, load_store
+from headless_ad.losses import LossKind, headless_loss
+from headless_ad.model import HeadlessTransformer, ModelConfig
+from headless_ad.tasks import get_task
+
+
+@dataclass
+class TrainConfig:
+    task: str = "bandit"
+    """Environment family."""
+    run_name: str = "bandit"
+    """Outputs go to runs/<run_name>/ (TensorBoard events, checkpoint.pt, config.json)."""
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    """Which histories to train on; collected first if the store does not exist yet."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    seq_len: int = 300
+    """Steps per training window (the context the model acts with)."""
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 100
+    total_steps: int = 3_000
+    """Optimizer steps; the learning rate decays to 10% of its peak on a cosine."""
+    grad_clip: float = 1.0
+    loss: LossKind = "infonce"
+    similarity: Similarity = "dot"
+    temperature: float = 1.0
+    """InfoNCE temperature tau (logits = similarity / tau)."""
+    seed: int = 0
+    device: str = "auto"
+    """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
+    threads: int = 0
+    """torch CPU threads; 0 = torch's default."""
+    eval_every: int = 500
+    """Optimizer steps between in-context evaluations (0 = only at the end)."""
+    eval_suites: tuple[str, ...] = ("all_new", "num_50")
+    eval_instances: int = 100
+    log_every: int = 25
+    checkpoint_every: int = 500
+    resume: bool = False
+    """Continue runs/<run_name>/checkpoint.pt."""
+
+    def validate(self) -> None:
+        task = get_task(self.task)
+        if self.collect.task != self.task:
+            raise ValueError(f"--collect.task {self.collect.task!r} differs from --task {self.task!r}")
+        checks = [
+            (self.seq_len >= 1, f"seq_len must be >= 1, got {self.seq_len}"),
+            (
+                self.seq_len <= self.collect.horizon,
+                f"seq_len={self.seq_len} is longer than the histories (horizon {self.collect.horizon})",
+            ),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
+            (self.temperature > 0, f"temperature (tau) must be > 0, got {self.temperature}"),
+            (self.total_steps >= 1, f"total_steps must be >= 1, got {self.total_steps}"),
+            (0 <= self.warmup_steps <= self.total_steps, "warmup_steps must be in [0, total_steps]"),
+            (self.similarity in ("dot", "cosine"), f"similarity must be dot or cosine, got {self.similarity!r}"),
+            (self.loss in ("infonce", "mse"), f"loss must be infonce or mse, got {self.loss!r}"),
+            (self.model.max_steps >= self.seq_len, "model.max_steps must be >= seq_len"),
+            (
+                self.model.observation_kind == task.observation_kind,
+                f"model.observation_kind must be {task.observation_kind!r} for {self.task}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        for suite in self.eval_suites:
+            task.parse_suite(suite, self.eval_instances, self.collect.horizon, self.collect.seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def config_markdown(config: TrainConfig) -> str:
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                walk(f"{prefix}{f.name}.", getattr(value, f.name))
+        else:
+            flat[prefix.rstrip(".")] = value
+
+    walk("", config)
+    return "| option | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in flat.items())
+
+
+def to_jsonable(config: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+def train(config: TrainConfig) -> Path:
+    """Train (or resume) a run; returns the checkpoint path."""
+    config.validate()
+    task = get_task(config.task)
+    run_dir = Path("runs") / config.run_name
+    checkpoint_path = run_dir / "checkpoint.pt"
+    if config.resume and not checkpoint_path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
+    if not config.resume and checkpoint_path.exists():
+        raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it or choose another --run-name")
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+
+    store = load_store(collect(config.collect))
+    sampler = WindowSampler(store, config.seq_len, config.batch_size, seed=config.seed, device=device)
+    model_config = dataclasses.replace(config.model, max_steps=config.seq_len)
+    model = HeadlessTransformer(model_config).to(device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+        betas=config.betas,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config.warmup_steps, config.total_steps)
+    )
+    embedding_generator = torch.Generator(device=device).manual_seed(config.seed)
+    step = 0
+    if config.resume:
+        checkpoint = load_checkpoint(checkpoint_path, expected_task=config.task, map_location=device)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        embedding_generator.set_state(checkpoint["embedding_generator"].to(embedding_generator.get_state().device))
+        sampler.rng.bit_generator.state = checkpoint["sampler_rng"]
+        torch.set_rng_state(checkpoint["torch_rng"])
+        step = checkpoint["step"]
+        print(f"resuming {checkpoint_path} at step {step}")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=2))
+    writer = SummaryWriter(run_dir)
+    writer.add_text("config", config_markdown(config), global_step=step)
+    print(f"{config.run_name}: {model.num_parameters():,} parameters on {device}, {store.num_instances} histories")
+
+    suites = {
+        name: task.parse_suite(name, config.eval_instances, store.horizon, config.collect.seed)
+        for name in config.eval_suites
+    }
+    baselines = {name: run_baselines(task, suite, seed=config.seed + 1) for name, suite in suites.items()}
+
+    def save() -> None:
+        atomic_torch_save(
+            {
+                "version": CHECKPOINT_VERSION,
+                "task": config.task,
+                "config": to_jsonable(config),
+                "model_config": dataclasses.asdict(model_config),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "embedding_generator": embedding_generator.get_state(),
+                "sampler_rng": sampler.rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+            },
+            checkpoint_path,
+        )
+
+    def evaluate_and_log() -> None:
+        start = time.perf_counter()
+        results = evaluate_in_context(
+            task, model, suites, baselines, ("argmax", "sample"), config.similarity, config.temperature, config.seed + 1
+        )
+        for result in results:
+            for agent in ("model_argmax", "model_sample"):
+                writer.add_scalar(
+                    f"eval/{result.suite}/normalized_regret_{agent.removeprefix('model_')}",
+                    result.normalized_regret(agent, task.source_algorithm),
+                    step,
+                )
+            writer.add_figure(f"eval/{result.suite}/regret_curves", regret_figure(result), step)
+        writer.add_scalar("perf/eval_seconds", time.perf_counter() - start, step)
+        agents = [*task.baselines, "model_argmax", "model_sample"]
+        print(f"step {step}: in-context evaluation\n{format_table(results, agents, task.source_algorithm)}")
+
+    model.train()
+    tokens_per_step = config.batch_size * (config.seq_len + store.max_actions)
+    last_time, last_step, data_seconds = time.perf_counter(), step, 0.0
+    while step < config.total_steps:
+        data_start = time.perf_counter()
+        batch = sampler.sample()
+        data_seconds += time.perf_counter() - data_start
+        embeddings = random_action_embeddings(
+            config.batch_size, store.max_actions, model_config.d_model, embedding_generator, device
+        )
+        outputs = model(
+            embeddings,
+            batch.action_mask,
+            batch.observations,
+            embed_actions(with_no_action_row(embeddings), batch.prev_actions),
+            batch.prev_rewards,
+        )
+        loss, logits = headless_loss(
+            outputs, embeddings, batch.action_mask, batch.targets, config.loss, config.similarity, config.temperature
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+
+        if step % config.log_every == 0 or step == config.total_steps:
+            now = time.perf_counter()
+            steps_done = step - last_step
+            accuracy = (logits.argmax(-1) == batch.targets).float().mean()
+            writer.add_scalar("train/loss", loss.item(), step)
+            writer.add_scalar("train/accuracy", accuracy.item(), step)
+            writer.add_scalar("train/grad_norm", grad_norm.item(), step)
+            writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[0], step)
+            writer.add_scalar("train/tokens_seen", step * tokens_per_step, step)
+            writer.add_scalar("perf/steps_per_second", steps_done / (now - last_time), step)
+            writer.add_scalar("perf/tokens_per_second", steps_done * tokens_per_step / (now - last_time), step)
+            writer.add_scalar("perf/data_fraction", data_seconds / (now - last_time), step)
+            print(
+                f"step {step}/{config.total_steps} loss {loss.item():.4f} acc {accuracy.item():.3f} "
+                f"lr {scheduler.get_last_lr()[0]:.2e} {steps_done / (now - last_time):.2f} steps/s",
+                flush=True,
+            )
+            last_time, last_step, data_seconds = time.perf_counter(), step, 0.0
+        if step % config.checkpoint_every == 0 or step == config.total_steps:
+            save()
+        if (config.eval_every and step % config.eval_every == 0) or step == config.total_steps:
+            evaluate_and_log()
+            last_time = time.perf_counter()
+    writer.close()
+    return checkpoint_path

@@ -1,0 +1,78 @@
+"""Vectorised source algorithms and the bandit task's instance sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from headless_ad.learners import masked_argmax
+from headless_ad.rollout import run_learner
+from headless_ad.tasks import get_task
+from headless_ad.tasks.bandit import BanditSuite
+
+
+def final_regret(learner: str, suite: BanditSuite, seed: int = 0) -> float:
+    task = get_task("bandit")
+    env = task.make_env(suite)
+    rollout = run_learner(env, task.make_learner(learner, env, np.random.default_rng(seed)), suite.horizon, seed)
+    return float(rollout.regrets.sum(axis=1).mean())
+
+
+@pytest.mark.parametrize("learner", ["thompson", "ucb"])
+def test_source_algorithms_beat_random_by_a_wide_margin(learner: str) -> None:
+    suite = BanditSuite(num_instances=300, means="uniform", horizon=300, seed=5)
+    random = final_regret("random", suite)
+    assert final_regret(learner, suite) < 0.6 * random
+    if learner == "thompson":
+        assert final_regret(learner, suite) < 0.3 * random
+
+
+def test_learners_only_pick_available_actions() -> None:
+    task = get_task("bandit")
+    env = task.make_env(BanditSuite(num_instances=64, min_arms=2, max_arms=9, means="uniform", horizon=50, seed=1))
+    for name in task.baselines:
+        rollout = run_learner(env, task.make_learner(name, env, np.random.default_rng(0)), 50, seed=0)
+        taken_available = np.take_along_axis(env.action_mask, rollout.actions, axis=1)
+        assert taken_available.all(), name
+
+
+def test_masked_argmax_breaks_ties_uniformly_and_respects_the_mask() -> None:
+    rng = np.random.default_rng(0)
+    scores = np.zeros((20_000, 4))
+    mask = np.array([[True, False, True, True]] * 20_000)
+    counts = np.bincount(masked_argmax(scores, mask, rng), minlength=4) / 20_000
+    assert counts[1] == 0
+    np.testing.assert_allclose(counts[[0, 2, 3]], 1 / 3, atol=0.02)
+
+
+def test_suites_are_prefix_stable_and_follow_the_paper_distributions() -> None:
+    big = BanditSuite(num_instances=5000, seed=0)
+    small = BanditSuite(num_instances=100, seed=0)
+    arms_big, means_big = big.sample()
+    arms_small, means_small = small.sample()
+    np.testing.assert_array_equal(arms_big[:100], arms_small)
+    np.testing.assert_array_equal(means_big[:100], means_small)
+    assert arms_big.min() == 4 and arms_big.max() == 20
+    odd_high = means_big[:, 1] >= 0.5
+    assert 0.93 < odd_high.mean() < 0.97
+    assert (means_big[odd_high][:, 1::2] >= 0.5).all() and (means_big[odd_high][:, 0::2] < 0.5).all()
+    _, inverse = BanditSuite(num_instances=5000, means="inverse", seed=1).sample()
+    assert (inverse[:, 1] >= 0.5).mean() < 0.07
+
+
+def test_named_and_custom_suites() -> None:
+    task = get_task("bandit")
+    suite = task.parse_suite("num_50", 10, 300, train_seed=0)
+    assert (suite.min_arms, suite.max_arms, suite.means) == (50, 50, "uniform")
+    custom = task.parse_suite("arms=3-7,means=inverse,instances=12,seed=9", 100, 300, train_seed=0)
+    assert (custom.min_arms, custom.max_arms, custom.means, custom.num_instances, custom.seed) == (
+        3,
+        7,
+        "inverse",
+        12,
+        9,
+    )
+    with pytest.raises(ValueError, match="at least 2 arms"):
+        task.parse_suite("arms=1", 10, 300, train_seed=0)
+    with pytest.raises(ValueError, match="unknown bandit suite"):
+        task.parse_suite("nonsense", 10, 300, train_seed=0)
