@@ -22,7 +22,7 @@ TrainPreset = Union[  # noqa: UP007 (tyro reads each Annotated member as one sub
 ]
 
 
-def run_collect(config: CollectConfig) -> None:
+def run_collect(config: Annotated[CollectConfig, tyro.conf.arg(name="")]) -> None:
     """Collect learning histories of a source algorithm."""
     collect(config)
 
@@ -32,7 +32,7 @@ def run_train(config: Annotated[TrainPreset, tyro.conf.arg(name="")]) -> None:
     train(config)
 
 
-def run_evaluate(config: EvaluateConfig) -> None:
+def run_evaluate(config: Annotated[EvaluateConfig, tyro.conf.arg(name="")]) -> None:
     """Evaluate a checkpoint in-context on held-out suites, beside the source algorithm and random."""
     evaluate_checkpoint(config)
 

@@ -98,6 +98,7 @@ class BanditTask:
 
     def make_env(self, suite: BanditSuite) -> BernoulliBanditVectorEnv:
         num_arms, means = suite.sample()
+        means = means[:, : num_arms.max()]  # a small suite may not reach max_arms
         return BernoulliBanditVectorEnv(suite.num_instances, means=means, num_arms=num_arms, horizon=suite.horizon)
 
     def make_learner(self, name: str, env: BernoulliBanditVectorEnv, rng: np.random.Generator) -> Learner:

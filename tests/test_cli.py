@@ -1,0 +1,123 @@
+"""Command-line round trips on tiny configs, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from headless_ad import train as train_module
+from headless_ad.__main__ import main
+
+TINY = [
+    "--collect.num-instances", "64", "--collect.horizon", "40", "--seq-len", "40",
+    "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2",
+    "--batch-size", "4", "--total-steps", "6", "--warmup-steps", "2", "--log-every", "3",
+    "--eval-every", "0", "--checkpoint-every", "3", "--eval-instances", "8", "--eval-suites", "all_new",
+    "--threads", "1",
+]  # fmt: skip
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["headless_ad", *args])
+    main()
+
+
+def cli_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(monkeypatch, *args)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:  # noqa: ANN001
+    cli(monkeypatch, "collect", "--num-instances", "64", "--horizon", "40")
+    store = in_tmp / "runs/histories/bandit-thompson-n64-t40-s0"
+    assert (store / "meta.json").is_file()
+    cli(monkeypatch, "collect", "--num-instances", "64", "--horizon", "40")
+    assert "reusing" in capsys.readouterr().out
+
+    cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY)
+    run = in_tmp / "runs/tiny"
+    assert list(run.glob("events.out.tfevents.*"))
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert checkpoint["step"] == 6 and checkpoint["task"] == "bandit"
+    assert "| all_new |" in capsys.readouterr().out
+
+    cli(monkeypatch, "evaluate", "--checkpoint", str(run / "checkpoint.pt"), "--num-instances", "8",
+        "--suites", "num_30", "arms=3-5,means=inverse,instances=5,seed=3")  # fmt: skip
+    out = capsys.readouterr().out
+    assert "| num_30 |" in out and "| arms=3-5,means=inverse,instances=5,seed=3 |" in out
+    assert (run / "evaluation.md").is_file()
+
+
+def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    cli(monkeypatch, "train", "bandit", "--run-name", "straight", *TINY)
+
+    real_save = train_module.atomic_torch_save
+
+    def save_then_interrupt(obj, path) -> None:  # noqa: ANN001
+        real_save(obj, path)
+        raise KeyboardInterrupt  # as if Ctrl-C hit right after the step-3 checkpoint
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "atomic_torch_save", save_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY)
+    assert torch.load("runs/split/checkpoint.pt", weights_only=False)["step"] == 3
+    cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, "--resume")
+    straight = torch.load("runs/straight/checkpoint.pt", weights_only=False)["model"]
+    split = torch.load("runs/split/checkpoint.pt", weights_only=False)["model"]
+    for name, value in straight.items():
+        torch.testing.assert_close(split[name], value, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "bandit", "--seq-len", "400"], "longer than the histories"),
+        (["train", "bandit", "--temperature", "0"], "temperature (tau) must be > 0"),
+        (["train", "bandit", "--collect.task", "pong", "--task", "pong"], "unknown task 'pong'"),
+        (["train", "bandit", "--eval-suites", "arms=1"], "at least 2 arms"),
+        (["collect", "--task", "pong"], "unknown task 'pong'"),
+        (["collect", "--source", "oracle"], "unknown bandit learner 'oracle'"),
+        (["train", "bandit", "--resume", "--run-name", "nothing"], "no checkpoint at runs/nothing"),
+        (["evaluate", "--checkpoint", "missing.pt"], "missing.pt: no checkpoint here"),
+    ],
+)
+def test_bad_input_fails_with_one_clear_line(monkeypatch, capsys, args: list[str], message: str) -> None:  # noqa: ANN001
+    err = cli_error(monkeypatch, capsys, *args)
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_preset_is_refused(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    assert "bandit-huge" in cli_error(monkeypatch, capsys, "train", "bandit-huge")
+
+
+def test_corrupt_or_foreign_checkpoint_is_named(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:  # noqa: ANN001
+    (in_tmp / "corrupt.pt").write_bytes(b"not a checkpoint")
+    assert "corrupt.pt: not a readable checkpoint" in cli_error(
+        monkeypatch, capsys, "evaluate", "--checkpoint", "corrupt.pt"
+    )
+    cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY)
+    checkpoint = torch.load("runs/tiny/checkpoint.pt", weights_only=False)
+    torch.save({**checkpoint, "task": "darkroom"}, "foreign.pt")
+    capsys.readouterr()
+    (in_tmp / "runs/tiny/checkpoint.pt").write_bytes(Path("foreign.pt").read_bytes())
+    err = cli_error(monkeypatch, capsys, "train", "bandit", "--run-name", "tiny", *TINY, "--resume")
+    assert "a checkpoint of task 'darkroom', not 'bandit'" in err
+
+
+def test_corrupt_history_store_is_named(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:  # noqa: ANN001
+    cli(monkeypatch, "collect", "--num-instances", "64", "--horizon", "40")
+    (in_tmp / "runs/histories/bandit-thompson-n64-t40-s0/actions.npy").write_bytes(b"junk")
+    err = cli_error(monkeypatch, capsys, "train", "bandit", "--run-name", "x", *TINY)
+    assert "actions.npy: unreadable" in err

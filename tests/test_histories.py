@@ -1,0 +1,101 @@
+"""History store: atomic writes, clear errors on damage, windows with the right shift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headless_ad import histories
+from headless_ad.histories import HistoryStoreError, WindowSampler, load_store, write_store
+
+
+def small_arrays(num: int = 6, horizon: int = 10) -> dict[str, np.ndarray]:
+    actions = (np.arange(num * horizon).reshape(num, horizon) % 3).astype(np.int16)
+    rewards = (np.arange(num * horizon).reshape(num, horizon) / 100).astype(np.float32)
+    return {"actions": actions, "rewards": rewards, "action_mask": np.ones((num, 3), dtype=bool)}
+
+
+def test_round_trip_is_memory_mapped(tmp_path: Path) -> None:
+    write_store(tmp_path / "store", {"task": "bandit"}, small_arrays())
+    store = load_store(tmp_path / "store")
+    assert isinstance(store.actions, np.memmap)
+    assert (store.num_instances, store.horizon, store.max_actions) == (6, 10, 3)
+    assert store.meta["task"] == "bandit" and store.meta["format_version"] == histories.FORMAT_VERSION
+
+
+def test_interrupted_write_leaves_nothing_that_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_save = np.save
+    calls = []
+
+    def save_then_crash(file, array):  # noqa: ANN001
+        calls.append(file)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_save(file, array)
+
+    monkeypatch.setattr(histories.np, "save", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_store(tmp_path / "store", {}, small_arrays())
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(HistoryStoreError, match="no history store"):
+        load_store(tmp_path / "store")
+
+
+def test_existing_store_is_kept_unless_overwritten(tmp_path: Path) -> None:
+    write_store(tmp_path / "store", {"version": "a"}, small_arrays())
+    with pytest.raises(FileExistsError):
+        write_store(tmp_path / "store", {"version": "b"}, small_arrays())
+    write_store(tmp_path / "store", {"version": "b"}, small_arrays(), overwrite=True)
+    assert load_store(tmp_path / "store").meta["version"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: (p / "meta.json").unlink(), "meta.json: missing"),
+        (lambda p: (p / "meta.json").write_text("{not json"), "meta.json: not valid JSON"),
+        (lambda p: (p / "rewards.npy").unlink(), "rewards.npy: missing"),
+        (lambda p: (p / "actions.npy").write_bytes(b"garbage"), "actions.npy: unreadable"),
+        (lambda p: np.save(p / "rewards.npy", np.zeros((6, 4))), "rewards.npy: shape"),
+        (
+            lambda p: (p / "meta.json").write_text(json.dumps({"format_version": 99})),
+            "format_version 99",
+        ),
+    ],
+)
+def test_damaged_store_names_the_file_and_the_problem(tmp_path: Path, damage, message: str) -> None:  # noqa: ANN001
+    write_store(tmp_path / "store", {}, small_arrays())
+    damage(tmp_path / "store")
+    with pytest.raises(HistoryStoreError, match=message):
+        load_store(tmp_path / "store")
+
+
+def test_windows_pair_each_step_with_the_previous_action_and_reward(tmp_path: Path) -> None:
+    write_store(tmp_path / "store", {}, small_arrays())
+    store = load_store(tmp_path / "store")
+    sampler = WindowSampler(store, seq_len=4, batch_size=32, seed=0)
+    batch = sampler.sample()
+    actions, rewards = np.asarray(store.actions), np.asarray(store.rewards)
+    for row in range(32):
+        # Rewards encode (instance, step) uniquely: value = (instance * horizon + step) / 100.
+        targets = batch.targets[row].numpy()
+        prev = batch.prev_actions[row].numpy()
+        got = batch.prev_rewards[row].numpy()
+        flat = int(round(float(got[-1]) * 100))
+        instance, last_prev_step = divmod(flat, 10)
+        assert np.array_equal(targets[-1], actions[instance, last_prev_step + 1])
+        if prev[0] == -1:
+            assert got[0] == 0.0 and targets[0] == actions[instance, 0]
+        else:
+            np.testing.assert_allclose(got, rewards[instance, last_prev_step - 3 : last_prev_step + 1])
+            np.testing.assert_array_equal(prev, actions[instance, last_prev_step - 3 : last_prev_step + 1])
+            np.testing.assert_array_equal(targets, actions[instance, last_prev_step - 2 : last_prev_step + 2])
+
+
+def test_window_longer_than_histories_is_refused(tmp_path: Path) -> None:
+    write_store(tmp_path / "store", {}, small_arrays())
+    with pytest.raises(ValueError, match="longer than the histories"):
+        WindowSampler(load_store(tmp_path / "store"), seq_len=11, batch_size=2, seed=0)

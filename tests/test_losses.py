@@ -1,0 +1,65 @@
+"""Random action embeddings, the contrastive loss and masked action selection."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from headless_ad.action_embeddings import random_action_embeddings, select_actions
+from headless_ad.losses import headless_loss
+
+
+def test_embeddings_are_orthonormal_and_fresh_each_draw() -> None:
+    generator = torch.Generator().manual_seed(0)
+    first = random_action_embeddings(4, 20, 32, generator)
+    gram = first @ first.transpose(1, 2)
+    torch.testing.assert_close(gram, torch.eye(20).expand(4, 20, 20), atol=1e-5, rtol=0)
+    second = random_action_embeddings(4, 20, 32, generator)
+    assert (first - second).abs().max() > 0.1
+    wide = random_action_embeddings(2, 100, 32, generator)  # more actions than dimensions
+    torch.testing.assert_close(wide.norm(dim=-1), torch.ones(2, 100))
+
+
+def test_infonce_is_cross_entropy_over_the_available_actions_only() -> None:
+    generator = torch.Generator().manual_seed(1)
+    embeddings = random_action_embeddings(2, 5, 16, generator)
+    outputs = torch.randn(2, 3, 16, generator=generator)
+    mask = torch.tensor([[True, True, True, False, False], [True] * 5])
+    targets = torch.tensor([[0, 2, 1], [4, 3, 0]])
+    loss, _ = headless_loss(outputs, embeddings, mask, targets, temperature=0.5)
+    expected = []
+    for b, available in enumerate([3, 5]):
+        logits = outputs[b] @ embeddings[b, :available].T / 0.5
+        expected.append(F.cross_entropy(logits, targets[b], reduction="none"))
+    torch.testing.assert_close(loss, torch.cat(expected).mean())
+
+
+def test_uninformative_output_gives_log_of_the_number_of_available_actions() -> None:
+    embeddings = random_action_embeddings(1, 8, 16)
+    mask = torch.tensor([[True] * 6 + [False] * 2])
+    loss, _ = headless_loss(torch.zeros(1, 4, 16), embeddings, mask, torch.tensor([[0, 1, 2, 5]]))
+    assert loss.item() == pytest.approx(math.log(6))
+
+
+def test_cosine_similarity_ignores_output_scale() -> None:
+    embeddings = random_action_embeddings(1, 4, 8)
+    outputs = torch.randn(1, 2, 8)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    targets = torch.tensor([[1, 2]])
+    small, _ = headless_loss(outputs, embeddings, mask, targets, similarity="cosine", temperature=0.1)
+    large, _ = headless_loss(10 * outputs, embeddings, mask, targets, similarity="cosine", temperature=0.1)
+    torch.testing.assert_close(small, large)
+
+
+def test_selection_never_picks_an_unavailable_action() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(5000, 6, generator=generator) * 3
+    logits[:, 4:] = float("-inf")
+    logits[:10, 5] = float("-inf")
+    sampled = select_actions(logits, "sample", generator)
+    assert sampled.max() < 4
+    assert set(sampled.tolist()) == {0, 1, 2, 3}
+    assert select_actions(logits, "argmax").max() < 4
