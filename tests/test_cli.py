@@ -38,7 +38,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:  # noqa: ANN001
+def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:
     cli(monkeypatch, "collect", "--num-instances", "64", "--horizon", "40")
     store = in_tmp / "runs/histories/bandit-thompson-n64-t40-s0"
     assert (store / "meta.json").is_file()
@@ -64,7 +64,7 @@ def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.Monk
 
     real_save = train_module.atomic_torch_save
 
-    def save_then_interrupt(obj, path) -> None:  # noqa: ANN001
+    def save_then_interrupt(obj, path) -> None:
         real_save(obj, path)
         raise KeyboardInterrupt  # as if Ctrl-C hit right after the step-3 checkpoint
 
@@ -93,16 +93,16 @@ def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.Monk
         (["evaluate", "--checkpoint", "missing.pt"], "missing.pt: no checkpoint here"),
     ],
 )
-def test_bad_input_fails_with_one_clear_line(monkeypatch, capsys, args: list[str], message: str) -> None:  # noqa: ANN001
+def test_bad_input_fails_with_one_clear_line(monkeypatch, capsys, args: list[str], message: str) -> None:
     err = cli_error(monkeypatch, capsys, *args)
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_unknown_preset_is_refused(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+def test_unknown_preset_is_refused(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     assert "bandit-huge" in cli_error(monkeypatch, capsys, "train", "bandit-huge")
 
 
-def test_corrupt_or_foreign_checkpoint_is_named(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:  # noqa: ANN001
+def test_corrupt_or_foreign_checkpoint_is_named(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:
     (in_tmp / "corrupt.pt").write_bytes(b"not a checkpoint")
     assert "corrupt.pt: not a readable checkpoint" in cli_error(
         monkeypatch, capsys, "evaluate", "--checkpoint", "corrupt.pt"
@@ -116,7 +116,7 @@ def test_corrupt_or_foreign_checkpoint_is_named(monkeypatch: pytest.MonkeyPatch,
     assert "a checkpoint of task 'darkroom', not 'bandit'" in err
 
 
-def test_corrupt_history_store_is_named(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:  # noqa: ANN001
+def test_corrupt_history_store_is_named(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:
     cli(monkeypatch, "collect", "--num-instances", "64", "--horizon", "40")
     (in_tmp / "runs/histories/bandit-thompson-n64-t40-s0/actions.npy").write_bytes(b"junk")
     err = cli_error(monkeypatch, capsys, "train", "bandit", "--run-name", "x", *TINY)

@@ -30,7 +30,7 @@ def test_interrupted_write_leaves_nothing_that_loads(tmp_path: Path, monkeypatch
     real_save = np.save
     calls = []
 
-    def save_then_crash(file, array):  # noqa: ANN001
+    def save_then_crash(file, array):
         calls.append(file)
         if len(calls) == 2:
             raise KeyboardInterrupt
@@ -66,7 +66,7 @@ def test_existing_store_is_kept_unless_overwritten(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_damaged_store_names_the_file_and_the_problem(tmp_path: Path, damage, message: str) -> None:  # noqa: ANN001
+def test_damaged_store_names_the_file_and_the_problem(tmp_path: Path, damage, message: str) -> None:
     write_store(tmp_path / "store", {}, small_arrays())
     damage(tmp_path / "store")
     with pytest.raises(HistoryStoreError, match=message):
@@ -84,7 +84,7 @@ def test_windows_pair_each_step_with_the_previous_action_and_reward(tmp_path: Pa
         targets = batch.targets[row].numpy()
         prev = batch.prev_actions[row].numpy()
         got = batch.prev_rewards[row].numpy()
-        flat = int(round(float(got[-1]) * 100))
+        flat = round(float(got[-1]) * 100)
         instance, last_prev_step = divmod(flat, 10)
         assert np.array_equal(targets[-1], actions[instance, last_prev_step + 1])
         if prev[0] == -1:
