@@ -11,8 +11,9 @@ Sequence layout (one token per environment step, the compact layout):
   The output vector at step_t predicts a_t; it is matched against the available actions'
   embeddings (see action_embeddings.py).
 
-Attention is causal over the whole sequence; padded prompt slots (instances with fewer actions
-than the widest one in the batch) are masked out as keys.
+Attention is causal over the history and full within the prompt, so the model is equivariant to
+any reordering of the action set. Padded prompt slots (instances with fewer actions than the
+widest one in the batch) are masked out as keys.
 """
 
 from __future__ import annotations
@@ -210,9 +211,12 @@ class HeadlessTransformer(nn.Module):
         positions = torch.cat([torch.zeros(num_prompt, dtype=torch.long), torch.arange(1, num_steps + 1)]).to(x.device)
         length = num_prompt + num_steps
         key_valid = torch.cat([action_set_mask, action_set_mask.new_ones(x.shape[0], num_steps)], dim=1)
-        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
-        # A padded prompt slot is hidden from everyone but itself (so no query row is all-masked).
-        mask = causal & (key_valid[:, None, :] | torch.eye(length, dtype=torch.bool, device=x.device))
+        index = torch.arange(length, device=x.device)
+        # Causal over the history; within the prompt every token sees every other (an unordered
+        # set: nothing tells the model which slot an action sits in). A padded prompt slot is hidden
+        # from everyone but itself, so that no query row is entirely masked.
+        visible = (index[None, :] <= index[:, None]) | (index[None, :] < num_prompt)
+        mask = visible & (key_valid[:, None, :] | torch.eye(length, dtype=torch.bool, device=x.device))
         if cache is not None:
             cache.length, cache.prompt_length = 0, num_prompt
             cache.key_valid[:, :length] = key_valid

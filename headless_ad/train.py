@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
@@ -52,6 +52,9 @@ class TrainConfig:
     """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
     threads: int = 0
     """torch CPU threads; 0 = torch's default."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """Autocast dtype for training (weights and optimizer stay fp32). auto: bf16 on a GPU that
+    supports it and on CPUs with native bf16 instructions (avx512_bf16 / amx_bf16), else fp32."""
     eval_every: int = 500
     """Optimizer steps between in-context evaluations (0 = only at the end)."""
     eval_suites: tuple[str, ...] = ("all_new", "num_50")
@@ -97,6 +100,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    if name == "fp32":
+        return torch.float32
+    if name == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return torch.float32
+    # Without native bf16 instructions, CPU autocast to bf16 is slower than fp32.
+    return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
+
+
 def lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -135,6 +153,7 @@ def train(config: TrainConfig) -> Path:
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
+    dtype = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed)
 
     store = load_store(collect(config.collect))
@@ -168,7 +187,7 @@ def train(config: TrainConfig) -> Path:
     (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=2))
     writer = SummaryWriter(run_dir)
     writer.add_text("config", config_markdown(config), global_step=step)
-    print(f"{config.run_name}: {model.num_parameters():,} parameters on {device}, {store.num_instances} histories")
+    print(f"{config.run_name}: {model.num_parameters():,} parameters on {device} ({dtype}), {store.num_instances} histories")
 
     suites = {
         name: task.parse_suite(name, config.eval_instances, store.horizon, config.collect.seed)
@@ -221,15 +240,16 @@ def train(config: TrainConfig) -> Path:
         embeddings = random_action_embeddings(
             config.batch_size, store.max_actions, model_config.d_model, embedding_generator, device
         )
-        outputs = model(
-            embeddings,
-            batch.action_mask,
-            batch.observations,
-            embed_actions(with_no_action_row(embeddings), batch.prev_actions),
-            batch.prev_rewards,
-        )
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            outputs = model(
+                embeddings,
+                batch.action_mask,
+                batch.observations,
+                embed_actions(with_no_action_row(embeddings), batch.prev_actions),
+                batch.prev_rewards,
+            )
         loss, logits = headless_loss(
-            outputs, embeddings, batch.action_mask, batch.targets, config.loss, config.similarity, config.temperature
+            outputs.float(), embeddings, batch.action_mask, batch.targets, config.loss, config.similarity, config.temperature
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -107,3 +107,14 @@ def test_agent_with_reencode_every_1_equals_full_recompute() -> None:
             full = model(agent.embeddings, agent.action_mask, None, vectors, rewards)[:, -1]
         torch.testing.assert_close(out_cached, full, atol=1e-5, rtol=1e-5)
         agent.update(None, rng.integers(0, 5, 2), rng.random(2))
+
+
+def test_reordering_the_action_set_changes_no_output() -> None:
+    """The prompt is a set: permuting its slots (same actions, same history) leaves every output equal."""
+    model = make_model()
+    embeddings, mask, prev_actions, prev_rewards = random_inputs()
+    vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
+    out = model(embeddings, mask, None, vectors, prev_rewards)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    permuted = model(embeddings[:, perm], mask[:, perm], None, vectors, prev_rewards)
+    torch.testing.assert_close(out, permuted, atol=1e-5, rtol=1e-5)
