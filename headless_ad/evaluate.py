@@ -31,6 +31,8 @@ class ModelAgent:
     Decodes incrementally with a KV cache. Once the window (the model's `max_steps`) is full, it
     re-encodes the most recent `window - reencode_every` steps and continues incrementally, so
     every decision sees between window - reencode_every and window steps of context.
+    `use_cache=False` instead re-runs the whole window for every action (the reference
+    implementation's way; kept for benchmarks and tests).
     """
 
     def __init__(
@@ -42,12 +44,16 @@ class ModelAgent:
         temperature: float,
         seed: int,
         reencode_every: int | None = None,
+        use_cache: bool = True,
+        policy_temperature: float = 1.0,
     ) -> None:
         self.model = model
         self.device = next(model.parameters()).device
         self.selection, self.similarity, self.temperature = selection, similarity, temperature
         self.window = model.config.max_steps
         self.reencode_every = reencode_every or max(1, self.window // 4)
+        self.use_cache = use_cache
+        self.policy_temperature = policy_temperature
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.action_mask = torch.as_tensor(action_mask, device=self.device)
         num_envs, num_actions = action_mask.shape
@@ -65,16 +71,10 @@ class ModelAgent:
         obs = torch.as_tensor(observations, device=self.device)
         self.observations.append(obs.float() if obs.is_floating_point() else obs.long())
         steps_cached = self.cache.length - self.cache.prompt_length
-        if not self.observations[:-1] or steps_cached >= self.window:
-            keep = 1 if len(self.observations) == 1 else self.window - self.reencode_every + 1
-            out = self.model(
-                self.embeddings,
-                self.action_mask,
-                self._window(self.observations, keep) if self.model.observation_in else None,
-                embed_actions(self.embeddings_with_no_action, self._window(self.prev_actions, keep)),
-                self._window(self.prev_rewards, keep),
-                cache=self.cache,
-            )[:, -1]
+        if not self.use_cache:
+            out = self._encode(min(len(self.observations), self.window), cache=None)
+        elif len(self.observations) == 1 or steps_cached >= self.window:
+            out = self._encode(1 if len(self.observations) == 1 else self.window - self.reencode_every + 1, self.cache)
         else:
             out = self.model.decode(
                 self.cache,
@@ -84,8 +84,19 @@ class ModelAgent:
             )
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.similarity, self.temperature)
-        actions = select_actions(logits[:, 0], self.selection, self.generator)
+        actions = select_actions(logits[:, 0] / self.policy_temperature, self.selection, self.generator)
         return actions.cpu().numpy()
+
+    def _encode(self, keep: int, cache: KVCache | None) -> torch.Tensor:
+        """Run the prompt and the last `keep` steps from scratch; output at the last step."""
+        return self.model(
+            self.embeddings,
+            self.action_mask,
+            self._window(self.observations, keep) if self.model.observation_in else None,
+            embed_actions(self.embeddings_with_no_action, self._window(self.prev_actions, keep)),
+            self._window(self.prev_rewards, keep),
+            cache=cache,
+        )[:, -1]
 
     @staticmethod
     def _window(history: list[torch.Tensor], keep: int) -> torch.Tensor:

@@ -93,3 +93,73 @@ class UCB:
         rows = np.arange(len(actions))
         self.counts[rows, actions] += 1.0
         self.reward_sums[rows, actions] += rewards
+
+
+class QLearning:
+    """Tabular epsilon-greedy Q-learning, one Q table per instance, shape (num_envs, num_states, max_actions).
+
+    Defaults are the Headless-AD Darkroom settings: Q starts U(0, 1), learning rate 0.9933,
+    discount 0.6238, and epsilon falls linearly from 1 to 0 over the first `decay_fraction` of
+    `num_episodes` episodes, counted per instance from the terminations and truncations it is
+    given (so an instance whose episodes end early also explores less sooner).
+
+    Unlike the bandit learners it needs the whole transition, so the collector must call
+    `update(observations, actions, rewards, next_observations=..., terminations=...,
+    truncations=...)`. With a SAME_STEP vector env, `next_observations` is `info["final_obs"]`
+    (the cell reached before any reset), not the returned observation. Terminated transitions
+    are not bootstrapped; truncated ones are, since the time limit is not part of the task.
+    """
+
+    def __init__(
+        self,
+        action_mask: np.ndarray,
+        rng: np.random.Generator,
+        num_states: int,
+        learning_rate: float = 0.9933,
+        discount: float = 0.6238,
+        num_episodes: int = 200,
+        decay_fraction: float = 0.9,
+    ) -> None:
+        if num_states < 1:
+            raise ValueError(f"num_states must be >= 1, got {num_states}")
+        if num_episodes < 1:
+            raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
+        if not 0.0 < decay_fraction <= 1.0:
+            raise ValueError(f"decay_fraction must be in (0, 1], got {decay_fraction}")
+        self.action_mask = action_mask
+        self.rng = rng
+        self.learning_rate = learning_rate
+        self.discount = discount
+        self.decay_episodes = decay_fraction * num_episodes
+        num_envs, max_actions = action_mask.shape
+        self.q = rng.uniform(0.0, 1.0, (num_envs, num_states, max_actions))
+        self.episodes = np.zeros(num_envs, dtype=np.int64)
+
+    @property
+    def epsilon(self) -> np.ndarray:
+        """Current exploration rate of each instance."""
+        return np.clip(1.0 - self.episodes / self.decay_episodes, 0.0, 1.0)
+
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        rows = np.arange(len(observations))
+        greedy = masked_argmax(self.q[rows, observations], self.action_mask, self.rng)
+        uniform = masked_argmax(np.zeros(self.action_mask.shape), self.action_mask, self.rng)
+        return np.where(self.rng.random(len(observations)) < self.epsilon, uniform, greedy)
+
+    def update(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: np.ndarray | None = None,
+        terminations: np.ndarray | None = None,
+        truncations: np.ndarray | None = None,
+    ) -> None:
+        # Optional only so the signature still fits `Learner`; learning needs all three.
+        if next_observations is None or terminations is None or truncations is None:
+            raise ValueError("QLearning.update needs next_observations, terminations and truncations (by keyword)")
+        rows = np.arange(len(actions))
+        next_values = np.where(self.action_mask, self.q[rows, next_observations], -np.inf).max(axis=1)
+        targets = rewards + self.discount * np.where(terminations, 0.0, next_values)
+        self.q[rows, observations, actions] += self.learning_rate * (targets - self.q[rows, observations, actions])
+        self.episodes += np.logical_or(terminations, truncations)

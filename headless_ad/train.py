@@ -187,7 +187,8 @@ def train(config: TrainConfig) -> Path:
     (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=2))
     writer = SummaryWriter(run_dir)
     writer.add_text("config", config_markdown(config), global_step=step)
-    print(f"{config.run_name}: {model.num_parameters():,} parameters on {device} ({dtype}), {store.num_instances} histories")
+    parameters = f"{model.num_parameters():,} parameters on {device} ({dtype})"
+    print(f"{config.run_name}: {parameters}, {store.num_instances} histories from {store.path}")
 
     suites = {
         name: task.parse_suite(name, config.eval_instances, store.horizon, config.collect.seed)
@@ -249,8 +250,9 @@ def train(config: TrainConfig) -> Path:
                 batch.prev_rewards,
             )
         loss, logits = headless_loss(
-            outputs.float(), embeddings, batch.action_mask, batch.targets, config.loss, config.similarity, config.temperature
-        )
+            outputs.float(), embeddings, batch.action_mask, batch.targets,
+            config.loss, config.similarity, config.temperature,
+        )  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

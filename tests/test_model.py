@@ -118,3 +118,20 @@ def test_reordering_the_action_set_changes_no_output() -> None:
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     permuted = model(embeddings[:, perm], mask[:, perm], None, vectors, prev_rewards)
     torch.testing.assert_close(out, permuted, atol=1e-5, rtol=1e-5)
+
+
+def test_cached_agent_acts_exactly_like_full_recompute() -> None:
+    """Same seed, same rewards: the KV-cache agent and the recompute-everything agent produce the
+    same outputs at every step, inside the window and past it (reencode_every=1)."""
+    model = make_model(max_steps=5)
+    action_mask = np.ones((3, 4), dtype=bool)
+    cached = ModelAgent(model, action_mask, "sample", "dot", 1.0, seed=3, reencode_every=1)
+    recompute = ModelAgent(model, action_mask, "sample", "dot", 1.0, seed=3, use_cache=False)
+    rng = np.random.default_rng(1)
+    for _ in range(9):
+        actions = cached.act(np.zeros(3, dtype=np.int64))
+        np.testing.assert_array_equal(actions, recompute.act(np.zeros(3, dtype=np.int64)))
+        torch.testing.assert_close(cached.last_output, recompute.last_output, atol=1e-5, rtol=1e-5)
+        rewards = rng.random(3)
+        cached.update(None, actions, rewards)
+        recompute.update(None, actions, rewards)
