@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from envs.bandit import BernoulliBandit
-from headless_ad.action_embeddings import embed_actions, random_action_embeddings, with_no_action_row
+from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.evaluate import ModelAgent
 from headless_ad.histories import WindowSampler, load_store, write_store
 from headless_ad.learners import ThompsonSampling
@@ -75,7 +75,7 @@ def bench_evaluation(model: HeadlessTransformer, num_instances: int, horizon: in
     rng = np.random.default_rng(0)
 
     def rollout(use_cache: bool) -> float:
-        agent = ModelAgent(model, mask, "sample", "dot", 1.0, seed=0, use_cache=use_cache)
+        agent = ModelAgent(model, mask, "sample", ActionScoring(), seed=0, use_cache=use_cache)
         start = time.perf_counter()
         for _ in range(horizon):
             actions = agent.act(np.zeros(num_instances, dtype=np.int64))
@@ -118,7 +118,7 @@ def bench_training(config: ModelConfig, batch_size: int, steps: int, tmp: Path) 
         embeddings = random_action_embeddings(batch_size, actions, config.d_model)
         prev_vectors = embed_actions(with_no_action_row(embeddings), batch.prev_actions)
         outputs = model(embeddings, batch.action_mask, None, prev_vectors, batch.prev_rewards)
-        loss, _ = headless_loss(outputs, embeddings, batch.action_mask, batch.targets)
+        loss, _ = headless_loss(outputs, embeddings, batch.action_mask, batch.targets, ActionScoring())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

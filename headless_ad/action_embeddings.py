@@ -7,6 +7,7 @@ the context, and any number of unseen actions can be offered at test time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -51,21 +52,34 @@ def embed_actions(embeddings_with_no_action: torch.Tensor, actions: torch.Tensor
 Similarity = Literal["dot", "cosine"]
 
 
+@dataclass(frozen=True)
+class ActionScoring:
+    """How an output vector scores the available actions: logits = similarity / temperature,
+    times log(number of available actions) when `scale_by_log_actions`.
+
+    The log scaling (as in Scalable-Softmax, Nakanishi 2025) keeps the softmax from flattening
+    as the action set grows: with K near-equal distractors, the best action's share falls like
+    1/K unless the logit gap grows like log K. Off by default, as in the paper.
+    """
+
+    similarity: Similarity = "dot"
+    temperature: float = 1.0
+    scale_by_log_actions: bool = False
+
+
 def action_logits(
-    outputs: torch.Tensor,
-    embeddings: torch.Tensor,
-    action_mask: torch.Tensor,
-    similarity: Similarity = "dot",
-    temperature: float = 1.0,
+    outputs: torch.Tensor, embeddings: torch.Tensor, action_mask: torch.Tensor, scoring: ActionScoring
 ) -> torch.Tensor:
     """Score every action for every output vector; unavailable actions get -inf.
 
     outputs (B, T, D), embeddings (B, A, D), action_mask (B, A) -> logits (B, T, A).
     """
-    if similarity == "cosine":
+    if scoring.similarity == "cosine":
         outputs = F.normalize(outputs, dim=-1)
         embeddings = F.normalize(embeddings, dim=-1)
-    logits = torch.einsum("btd,bad->bta", outputs, embeddings) / temperature
+    logits = torch.einsum("btd,bad->bta", outputs, embeddings) / scoring.temperature
+    if scoring.scale_by_log_actions:
+        logits = logits * torch.log(action_mask.sum(dim=1).clamp(min=2).to(logits.dtype))[:, None, None]
     return logits.masked_fill(~action_mask.unsqueeze(1), float("-inf"))
 
 

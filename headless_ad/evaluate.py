@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from headless_ad.action_embeddings import (
-    Similarity,
+    ActionScoring,
     action_logits,
     embed_actions,
     random_action_embeddings,
@@ -40,20 +40,17 @@ class ModelAgent:
         model: HeadlessTransformer,
         action_mask: np.ndarray,
         selection: Selection,
-        similarity: Similarity,
-        temperature: float,
+        scoring: ActionScoring,
         seed: int,
         reencode_every: int | None = None,
         use_cache: bool = True,
-        policy_temperature: float = 1.0,
     ) -> None:
         self.model = model
         self.device = next(model.parameters()).device
-        self.selection, self.similarity, self.temperature = selection, similarity, temperature
+        self.selection, self.scoring = selection, scoring
         self.window = model.config.max_steps
         self.reencode_every = reencode_every or max(1, self.window // 4)
         self.use_cache = use_cache
-        self.policy_temperature = policy_temperature
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.action_mask = torch.as_tensor(action_mask, device=self.device)
         num_envs, num_actions = action_mask.shape
@@ -83,8 +80,8 @@ class ModelAgent:
                 self.prev_rewards[-1][:, None],
             )
         self.last_output = out
-        logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.similarity, self.temperature)
-        actions = select_actions(logits[:, 0] / self.policy_temperature, self.selection, self.generator)
+        logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
+        actions = select_actions(logits[:, 0], self.selection, self.generator)
         return actions.cpu().numpy()
 
     def _encode(self, keep: int, cache: KVCache | None) -> torch.Tensor:
@@ -137,12 +134,11 @@ def run_model(
     suite: Suite,
     model: HeadlessTransformer,
     selection: Selection,
-    similarity: Similarity,
-    temperature: float,
+    scoring: ActionScoring,
     seed: int,
 ) -> Rollout:
     env = task.make_env(suite)
-    agent = ModelAgent(model, env.action_mask, selection, similarity, temperature, seed)
+    agent = ModelAgent(model, env.action_mask, selection, scoring, seed)
     was_training = model.training
     model.eval()
     try:
@@ -198,8 +194,7 @@ def evaluate_in_context(
     suites: dict[str, Suite],
     baselines: dict[str, dict[str, Rollout]],
     selections: tuple[Selection, ...],
-    similarity: Similarity,
-    temperature: float,
+    scoring: ActionScoring,
     seed: int,
 ) -> list[SuiteResult]:
     """Run the model on every suite (all instances of a suite batched) beside precomputed baselines."""
@@ -207,9 +202,7 @@ def evaluate_in_context(
     for name, suite in suites.items():
         result = SuiteResult(name, dict(baselines[name]))
         for selection in selections:
-            result.rollouts[f"model_{selection}"] = run_model(
-                task, suite, model, selection, similarity, temperature, seed
-            )
+            result.rollouts[f"model_{selection}"] = run_model(task, suite, model, selection, scoring, seed)
         results.append(result)
     return results
 
@@ -262,8 +255,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         suites,
         baselines,
         config.selection,
-        train_config["similarity"],
-        train_config["temperature"],
+        ActionScoring(**train_config["scoring"]),
         config.seed,
     )
     agents = [*task.baselines, *[f"model_{s}" for s in config.selection]]

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from headless_ad.action_embeddings import Similarity, action_logits
+from headless_ad.action_embeddings import ActionScoring, action_logits
 
 LossKind = Literal["infonce", "mse"]
 
@@ -17,9 +17,8 @@ def headless_loss(
     embeddings: torch.Tensor,
     action_mask: torch.Tensor,
     targets: torch.Tensor,
+    scoring: ActionScoring,
     kind: LossKind = "infonce",
-    similarity: Similarity = "dot",
-    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and logits for output vectors (B, T, D) against target actions (B, T).
 
@@ -27,7 +26,7 @@ def headless_loss(
     positive: unavailable actions are masked out of the softmax. The MSE ablation regresses the
     output onto the target's embedding directly (the paper's weaker alternative).
     """
-    logits = action_logits(outputs, embeddings, action_mask, similarity, temperature)
+    logits = action_logits(outputs, embeddings, action_mask, scoring)
     if kind == "infonce":
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
     else:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from headless_ad.action_embeddings import Similarity, embed_actions, random_action_embeddings, with_no_action_row
+from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.checkpoints import CHECKPOINT_VERSION, atomic_torch_save, load_checkpoint
 from headless_ad.collect import CollectConfig, collect
 from headless_ad.evaluate import evaluate_in_context, format_table, regret_figure, run_baselines
@@ -44,9 +44,8 @@ class TrainConfig:
     """Optimizer steps; the learning rate decays to 10% of its peak on a cosine."""
     grad_clip: float = 1.0
     loss: LossKind = "infonce"
-    similarity: Similarity = "dot"
-    temperature: float = 1.0
-    """InfoNCE temperature tau (logits = similarity / tau)."""
+    scoring: ActionScoring = field(default_factory=ActionScoring)
+    """How output vectors score actions (similarity, temperature tau, optional log-K scale)."""
     seed: int = 0
     device: str = "auto"
     """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
@@ -76,10 +75,13 @@ class TrainConfig:
             ),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
-            (self.temperature > 0, f"temperature (tau) must be > 0, got {self.temperature}"),
+            (self.scoring.temperature > 0, f"temperature (tau) must be > 0, got {self.scoring.temperature}"),
             (self.total_steps >= 1, f"total_steps must be >= 1, got {self.total_steps}"),
             (0 <= self.warmup_steps <= self.total_steps, "warmup_steps must be in [0, total_steps]"),
-            (self.similarity in ("dot", "cosine"), f"similarity must be dot or cosine, got {self.similarity!r}"),
+            (
+                self.scoring.similarity in ("dot", "cosine"),
+                "similarity must be dot or cosine",
+            ),
             (self.loss in ("infonce", "mse"), f"loss must be infonce or mse, got {self.loss!r}"),
             (self.model.max_steps >= self.seq_len, "model.max_steps must be >= seq_len"),
             (
@@ -217,7 +219,7 @@ def train(config: TrainConfig) -> Path:
     def evaluate_and_log() -> None:
         start = time.perf_counter()
         results = evaluate_in_context(
-            task, model, suites, baselines, ("argmax", "sample"), config.similarity, config.temperature, config.seed + 1
+            task, model, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1
         )
         for result in results:
             for agent in ("model_argmax", "model_sample"):
@@ -251,7 +253,7 @@ def train(config: TrainConfig) -> Path:
             )
         loss, logits = headless_loss(
             outputs.float(), embeddings, batch.action_mask, batch.targets,
-            config.loss, config.similarity, config.temperature,
+            config.scoring, config.loss,
         )  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

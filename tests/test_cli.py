@@ -84,7 +84,7 @@ def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.Monk
     ("args", "message"),
     [
         (["train", "bandit", "--seq-len", "400"], "longer than the histories"),
-        (["train", "bandit", "--temperature", "0"], "temperature (tau) must be > 0"),
+        (["train", "bandit", "--scoring.temperature", "0"], "temperature (tau) must be > 0"),
         (["train", "bandit", "--collect.task", "pong", "--task", "pong"], "unknown task 'pong'"),
         (["train", "bandit", "--eval-suites", "arms=1"], "at least 2 arms"),
         (["collect", "--task", "pong"], "unknown task 'pong'"),

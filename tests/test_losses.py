@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from headless_ad.action_embeddings import random_action_embeddings, select_actions
+from headless_ad.action_embeddings import ActionScoring, action_logits, random_action_embeddings, select_actions
 from headless_ad.losses import headless_loss
 
 
@@ -29,7 +29,7 @@ def test_infonce_is_cross_entropy_over_the_available_actions_only() -> None:
     outputs = torch.randn(2, 3, 16, generator=generator)
     mask = torch.tensor([[True, True, True, False, False], [True] * 5])
     targets = torch.tensor([[0, 2, 1], [4, 3, 0]])
-    loss, _ = headless_loss(outputs, embeddings, mask, targets, temperature=0.5)
+    loss, _ = headless_loss(outputs, embeddings, mask, targets, ActionScoring(temperature=0.5))
     expected = []
     for b, available in enumerate([3, 5]):
         logits = outputs[b] @ embeddings[b, :available].T / 0.5
@@ -40,7 +40,7 @@ def test_infonce_is_cross_entropy_over_the_available_actions_only() -> None:
 def test_uninformative_output_gives_log_of_the_number_of_available_actions() -> None:
     embeddings = random_action_embeddings(1, 8, 16)
     mask = torch.tensor([[True] * 6 + [False] * 2])
-    loss, _ = headless_loss(torch.zeros(1, 4, 16), embeddings, mask, torch.tensor([[0, 1, 2, 5]]))
+    loss, _ = headless_loss(torch.zeros(1, 4, 16), embeddings, mask, torch.tensor([[0, 1, 2, 5]]), ActionScoring())
     assert loss.item() == pytest.approx(math.log(6))
 
 
@@ -49,8 +49,9 @@ def test_cosine_similarity_ignores_output_scale() -> None:
     outputs = torch.randn(1, 2, 8)
     mask = torch.ones(1, 4, dtype=torch.bool)
     targets = torch.tensor([[1, 2]])
-    small, _ = headless_loss(outputs, embeddings, mask, targets, similarity="cosine", temperature=0.1)
-    large, _ = headless_loss(10 * outputs, embeddings, mask, targets, similarity="cosine", temperature=0.1)
+    cosine = ActionScoring(similarity="cosine", temperature=0.1)
+    small, _ = headless_loss(outputs, embeddings, mask, targets, cosine)
+    large, _ = headless_loss(10 * outputs, embeddings, mask, targets, cosine)
     torch.testing.assert_close(small, large)
 
 
@@ -63,3 +64,15 @@ def test_selection_never_picks_an_unavailable_action() -> None:
     assert sampled.max() < 4
     assert set(sampled.tolist()) == {0, 1, 2, 3}
     assert select_actions(logits, "argmax").max() < 4
+
+
+def test_log_actions_scale_multiplies_logits_by_log_of_the_available_count() -> None:
+    embeddings = random_action_embeddings(2, 50, 64)
+    outputs = torch.randn(2, 3, 64)
+    mask = torch.ones(2, 50, dtype=torch.bool)
+    mask[0, 10:] = False
+    plain = action_logits(outputs, embeddings, mask, ActionScoring())
+    scaled = action_logits(outputs, embeddings, mask, ActionScoring(scale_by_log_actions=True))
+    torch.testing.assert_close(scaled[0, :, :10], plain[0, :, :10] * math.log(10))
+    torch.testing.assert_close(scaled[1], plain[1] * math.log(50))
+    assert torch.isinf(scaled[0, :, 10:]).all()

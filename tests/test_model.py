@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from headless_ad.action_embeddings import embed_actions, random_action_embeddings, with_no_action_row
+from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.evaluate import ModelAgent
 from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
 
@@ -95,7 +95,7 @@ def test_agent_with_reencode_every_1_equals_full_recompute() -> None:
     window = 6
     model = make_model(max_steps=window)
     action_mask = np.ones((2, 5), dtype=bool)
-    agent = ModelAgent(model, action_mask, "argmax", "dot", 1.0, seed=0, reencode_every=1)
+    agent = ModelAgent(model, action_mask, "argmax", ActionScoring(), seed=0, reencode_every=1)
     rng = np.random.default_rng(0)
     for t in range(15):
         agent.act(np.zeros(2, dtype=np.int64))
@@ -125,8 +125,8 @@ def test_cached_agent_acts_exactly_like_full_recompute() -> None:
     same outputs at every step, inside the window and past it (reencode_every=1)."""
     model = make_model(max_steps=5)
     action_mask = np.ones((3, 4), dtype=bool)
-    cached = ModelAgent(model, action_mask, "sample", "dot", 1.0, seed=3, reencode_every=1)
-    recompute = ModelAgent(model, action_mask, "sample", "dot", 1.0, seed=3, use_cache=False)
+    cached = ModelAgent(model, action_mask, "sample", ActionScoring(), seed=3, reencode_every=1)
+    recompute = ModelAgent(model, action_mask, "sample", ActionScoring(), seed=3, use_cache=False)
     rng = np.random.default_rng(1)
     for _ in range(9):
         actions = cached.act(np.zeros(3, dtype=np.int64))
