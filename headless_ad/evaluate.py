@@ -99,24 +99,28 @@ class ModelAgent:
     def _window(history: list[torch.Tensor], keep: int) -> torch.Tensor:
         return torch.stack(history[-keep:], dim=1)
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         self.prev_actions.append(torch.as_tensor(actions, device=self.device).long())
         self.prev_rewards.append(torch.as_tensor(rewards, device=self.device).float())
 
 
 @dataclass
 class SuiteResult:
+    """Every agent's rollout on one suite; the task says how to score a rollout."""
+
     suite: str
+    task: Task
     rollouts: dict[str, Rollout] = field(default_factory=dict)
 
-    def final_regret(self, agent: str) -> float:
-        """Mean over instances of the cumulative regret at the last step."""
-        return float(self.rollouts[agent].regrets.sum(axis=1).mean())
+    def metric(self, agent: str) -> float:
+        return self.task.metric(self.rollouts[agent])
 
-    def normalized_regret(self, agent: str, reference: str) -> float:
-        """(R_random - R_agent) / (R_random - R_reference): 1 = as good as the reference, 0 = random."""
-        random, ref = self.final_regret("random"), self.final_regret(reference)
-        return (random - self.final_regret(agent)) / max(random - ref, 1e-8)
+    def normalized(self, agent: str) -> float:
+        """(M_agent - M_random) / (M_source - M_random): 1 = as good as the source algorithm, 0 =
+        random. For bandit regret this is (R_random - R_agent) / (R_random - R_source)."""
+        random, source = self.metric("random"), self.metric(self.task.source_algorithm)
+        gap = source - random
+        return (self.metric(agent) - random) / (gap if abs(gap) > 1e-8 else 1e-8)
 
 
 def run_baselines(task: Task, suite: Suite, seed: int) -> dict[str, Rollout]:
@@ -147,19 +151,20 @@ def run_model(
         model.train(was_training)
 
 
-def format_table(results: list[SuiteResult], agents: list[str], reference: str) -> str:
-    """Markdown table: final cumulative regret of every agent, and normalized regret of the model."""
+def format_table(results: list[SuiteResult], agents: list[str]) -> str:
+    """Markdown table: every agent's metric, and the models' normalized score."""
+    task = results[0].task
     model_agents = [a for a in agents if a.startswith("model")]
-    header = ["suite", *[f"R {a}" for a in agents], *[f"norm {a}" for a in model_agents]]
+    header = ["suite", *[f"{task.metric_name}: {a}" for a in agents], *[f"normalized {a}" for a in model_agents]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for result in results:
-        cells = [result.suite, *[f"{result.final_regret(a):.2f}" for a in agents]]
-        cells += [f"{result.normalized_regret(a, reference):.3f}" for a in model_agents]
+        cells = [result.suite, *[f"{result.metric(a):.2f}" for a in agents]]
+        cells += [f"{result.normalized(a):.3f}" for a in model_agents]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def regret_figure(result: SuiteResult):
+def curves_figure(result: SuiteResult):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,10 +172,9 @@ def regret_figure(result: SuiteResult):
 
     figure, axis = plt.subplots(figsize=(5, 3.5))
     for name, rollout in result.rollouts.items():
-        curve = rollout.regrets.cumsum(axis=1).mean(axis=0)
-        axis.plot(np.arange(1, curve.size + 1), curve, label=name)
-    axis.set_xlabel("step")
-    axis.set_ylabel("cumulative regret")
+        axis.plot(*result.task.curve(rollout), label=name)
+    axis.set_xlabel(result.task.curve_labels[0])
+    axis.set_ylabel(result.task.curve_labels[1])
     axis.set_title(result.suite)
     axis.legend()
     figure.tight_layout()
@@ -178,11 +182,9 @@ def regret_figure(result: SuiteResult):
 
 
 def save_curves(results: list[SuiteResult], path: Path) -> None:
-    """Mean cumulative-regret curves of every agent on every suite, as one .npz."""
+    """Mean curves (the task's: cumulative regret per step, return per episode) as one .npz."""
     arrays = {
-        f"{r.suite}/{name}": rollout.regrets.cumsum(axis=1).mean(axis=0)
-        for r in results
-        for name, rollout in r.rollouts.items()
+        f"{r.suite}/{name}": np.stack(r.task.curve(rollout)) for r in results for name, rollout in r.rollouts.items()
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **arrays)
@@ -200,7 +202,7 @@ def evaluate_in_context(
     """Run the model on every suite (all instances of a suite batched) beside precomputed baselines."""
     results = []
     for name, suite in suites.items():
-        result = SuiteResult(name, dict(baselines[name]))
+        result = SuiteResult(name, task, dict(baselines[name]))
         for selection in selections:
             result.rollouts[f"model_{selection}"] = run_model(task, suite, model, selection, scoring, seed)
         results.append(result)
@@ -259,11 +261,11 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         config.seed,
     )
     agents = [*task.baselines, *[f"model_{s}" for s in config.selection]]
-    table = format_table(results, agents, task.source_algorithm)
+    table = format_table(results, agents)
     header = (
         f"{config.checkpoint} (step {checkpoint['step']}), {config.num_instances} instances per suite, "
         f"seed {config.seed}\n"
-        f"R = final cumulative regret; norm = (R_random - R_model) / (R_random - R_{task.source_algorithm})\n"
+        f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random), M = {task.metric_name}\n"
     )
     print(header + table)
     out_dir = Path(config.checkpoint).parent

@@ -19,8 +19,17 @@ class Learner(Protocol):
         """One action per instance, given the current observations."""
         ...
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
-        """Learn from the transition just taken."""
+    def update(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        *,
+        next_observations: np.ndarray,
+        terminations: np.ndarray,
+        truncations: np.ndarray,
+    ) -> None:
+        """Learn from the transition just taken (bandit learners need only the first three)."""
         ...
 
 
@@ -43,7 +52,7 @@ class RandomLearner:
     def act(self, observations: np.ndarray) -> np.ndarray:
         return masked_argmax(np.zeros(self.action_mask.shape), self.action_mask, self.rng)
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         pass
 
 
@@ -65,7 +74,7 @@ class ThompsonSampling:
     def act(self, observations: np.ndarray) -> np.ndarray:
         return masked_argmax(self.rng.beta(self.alpha, self.beta), self.action_mask, self.rng)
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         rows = np.arange(len(actions))
         self.alpha[rows, actions] += rewards
         self.beta[rows, actions] += 1.0 - rewards
@@ -89,7 +98,7 @@ class UCB:
         scores = np.where(self.counts > 0, means + bonus, np.inf)
         return masked_argmax(scores, self.action_mask, self.rng)
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         rows = np.arange(len(actions))
         self.counts[rows, actions] += 1.0
         self.reward_sums[rows, actions] += rewards

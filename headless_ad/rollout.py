@@ -15,21 +15,33 @@ class Rollout:
     actions: np.ndarray  # (N, T)
     rewards: np.ndarray  # (N, T)
     observations: np.ndarray  # (N, T[, d]) observation on which each action was taken
+    dones: np.ndarray  # (N, T) the step ended an episode (terminated or truncated)
     regrets: np.ndarray | None  # (N, T) when the env reports it
 
 
 def run_learner(env: gym.vector.VectorEnv, learner: Learner, num_steps: int, seed: int) -> Rollout:
     """Act and learn for `num_steps` steps in every instance; the env is seeded with `seed`, so two
-    learners run with the same seed meet the same instances and the same reward noise stream."""
+    learners run with the same seed meet the same instances and the same reward noise stream.
+
+    Histories run straight through episode ends: vector envs reset finished instances themselves
+    (a NEXT_STEP env spends one step on it; the bandit's single long episode never ends early).
+    """
     observations, _ = env.reset(seed=seed)
-    actions, rewards, seen, regrets = [], [], [], []
+    actions, rewards, seen, dones, regrets = [], [], [], [], []
     for _ in range(num_steps):
         action = learner.act(observations)
-        next_observations, reward, _, _, info = env.step(action)
-        learner.update(observations, action, reward)
+        next_observations, reward, terminated, truncated, info = env.step(action)
+        # With same-step autoreset the returned observation of a finished episode is already the
+        # next episode's first; the learner must bootstrap from the one the episode ended in.
+        final_observations = info.get("final_obs", next_observations)
+        learner.update(
+            observations, action, reward,
+            next_observations=final_observations, terminations=terminated, truncations=truncated,
+        )  # fmt: skip
         actions.append(action)
         rewards.append(reward)
         seen.append(observations)
+        dones.append(terminated | truncated)
         if "regret" in info:
             regrets.append(info["regret"])
         observations = next_observations
@@ -37,5 +49,6 @@ def run_learner(env: gym.vector.VectorEnv, learner: Learner, num_steps: int, see
         actions=np.stack(actions, axis=1),
         rewards=np.stack(rewards, axis=1).astype(np.float32),
         observations=np.stack(seen, axis=1),
+        dones=np.stack(dones, axis=1),
         regrets=np.stack(regrets, axis=1).astype(np.float32) if regrets else None,
     )

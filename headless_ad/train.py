@@ -17,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.checkpoints import CHECKPOINT_VERSION, atomic_torch_save, load_checkpoint
 from headless_ad.collect import CollectConfig, collect
-from headless_ad.evaluate import evaluate_in_context, format_table, regret_figure, run_baselines
+from headless_ad.evaluate import curves_figure, evaluate_in_context, format_table, run_baselines
 from headless_ad.histories import WindowSampler, load_store
 from headless_ad.losses import LossKind, headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
@@ -222,16 +222,14 @@ def train(config: TrainConfig) -> Path:
             task, model, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1
         )
         for result in results:
-            for agent in ("model_argmax", "model_sample"):
+            for selection in ("argmax", "sample"):
                 writer.add_scalar(
-                    f"eval/{result.suite}/normalized_regret_{agent.removeprefix('model_')}",
-                    result.normalized_regret(agent, task.source_algorithm),
-                    step,
+                    f"eval/{result.suite}/normalized_{selection}", result.normalized(f"model_{selection}"), step
                 )
-            writer.add_figure(f"eval/{result.suite}/regret_curves", regret_figure(result), step)
+            writer.add_figure(f"eval/{result.suite}/curves", curves_figure(result), step)
         writer.add_scalar("perf/eval_seconds", time.perf_counter() - start, step)
         agents = [*task.baselines, "model_argmax", "model_sample"]
-        print(f"step {step}: in-context evaluation\n{format_table(results, agents, task.source_algorithm)}")
+        print(f"step {step}: in-context evaluation\n{format_table(results, agents)}")
 
     model.train()
     tokens_per_step = config.batch_size * (config.seq_len + store.max_actions)

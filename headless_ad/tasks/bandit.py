@@ -9,6 +9,7 @@ import numpy as np
 
 from envs.bandit import BernoulliBanditVectorEnv
 from headless_ad.learners import UCB, Learner, RandomLearner, ThompsonSampling
+from headless_ad.rollout import Rollout
 
 MeanDistribution = Literal["skewed", "inverse", "uniform"]
 
@@ -61,6 +62,8 @@ class BanditTask:
     source_algorithm = "thompson"
     baselines = ("thompson", "ucb", "random")
     default_eval_suites = ("train", "inverse", "all_new", "num_25", "num_30", "num_40", "num_50", "num_100")
+    metric_name = "regret"
+    curve_labels = ("step", "cumulative regret")
 
     def train_suite(self, num_instances: int, horizon: int, seed: int) -> BanditSuite:
         return BanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
@@ -106,3 +109,11 @@ class BanditTask:
         if name not in learners:
             raise ValueError(f"unknown bandit learner {name!r}; known: {', '.join(learners)}")
         return learners[name](env.action_mask, rng)
+
+    def metric(self, rollout: Rollout) -> float:
+        """Mean over instances of the cumulative regret at the last step."""
+        return float(rollout.regrets.sum(axis=1).mean())
+
+    def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
+        curve = rollout.regrets.cumsum(axis=1).mean(axis=0)
+        return np.arange(1, curve.size + 1), curve

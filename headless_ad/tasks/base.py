@@ -9,6 +9,7 @@ import numpy as np
 
 from headless_ad.learners import Learner
 from headless_ad.model import ObservationKind
+from headless_ad.rollout import Rollout
 
 
 class Suite(Protocol):
@@ -32,6 +33,9 @@ class Task(Protocol):
     baselines: tuple[str, ...]
     """Learners run beside the model in evaluation, on the same instances and seeds."""
     default_eval_suites: tuple[str, ...]
+    metric_name: str
+    """What `metric` measures (e.g. final cumulative regret); normalized scores compare it."""
+    curve_labels: tuple[str, str]
 
     def train_suite(self, num_instances: int, horizon: int, seed: int) -> Suite: ...
 
@@ -42,3 +46,11 @@ class Task(Protocol):
     def make_env(self, suite: Suite) -> gym.vector.VectorEnv: ...
 
     def make_learner(self, name: str, env: gym.vector.VectorEnv, rng: np.random.Generator) -> Learner: ...
+
+    def metric(self, rollout: Rollout) -> float:
+        """One number per rollout, averaged over instances."""
+        ...
+
+    def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of the mean learning curve, for figures."""
+        ...
