@@ -47,7 +47,7 @@ def collect(config: CollectConfig) -> Path:
     suite = task.train_suite(config.num_instances, config.horizon, config.seed)
     env = task.make_env(suite)
     rng = np.random.default_rng(config.seed)
-    learner = task.make_learner(source, env, rng)  # validates the source name before any work
+    learner = task.make_learner(source, env, suite, rng)  # validates the source name before any work
     path = config.out or default_store_path(config)
     meta = {"task": task.name, "source": source, "suite": suite.describe(), "seed": config.seed}
 
@@ -70,8 +70,10 @@ def collect(config: CollectConfig) -> Path:
         "rewards": rollout.rewards,
         "action_mask": env.action_mask,
     }
-    if task.observation_kind != "none":
-        arrays["observations"] = rollout.observations
+    if task.observation_kind == "discrete":
+        arrays["observations"] = rollout.observations.astype(np.int16)
+    elif task.observation_kind == "continuous":
+        arrays["observations"] = rollout.observations.astype(np.float32)
     if rollout.regrets is not None:
         arrays["regrets"] = rollout.regrets
     write_store(path, meta, arrays, overwrite=config.overwrite)

@@ -128,7 +128,7 @@ def run_baselines(task: Task, suite: Suite, seed: int) -> dict[str, Rollout]:
     for name in task.baselines:
         env = task.make_env(suite)
         rollouts[name] = run_learner(
-            env, task.make_learner(name, env, np.random.default_rng(seed)), suite.horizon, seed
+            env, task.make_learner(name, env, suite, np.random.default_rng(seed)), suite.horizon, seed
         )
     return rollouts
 
@@ -152,10 +152,9 @@ def run_model(
 
 
 def format_table(results: list[SuiteResult], agents: list[str]) -> str:
-    """Markdown table: every agent's metric, and the models' normalized score."""
-    task = results[0].task
+    """Markdown table: every agent's metric (the task's), and the models' normalized score."""
     model_agents = [a for a in agents if a.startswith("model")]
-    header = ["suite", *[f"{task.metric_name}: {a}" for a in agents], *[f"normalized {a}" for a in model_agents]]
+    header = ["suite", *agents, *[f"normalized {a.removeprefix('model_')}" for a in model_agents]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for result in results:
         cells = [result.suite, *[f"{result.metric(a):.2f}" for a in agents]]
@@ -218,6 +217,8 @@ class EvaluateConfig:
     arms=50,means=uniform,instances=200,seed=7 (means: skewed, inverse, uniform; arms=4-20 for a range)."""
     num_instances: int = 100
     """Instances per named suite."""
+    horizon: int = 0
+    """Steps per evaluation rollout; 0 = the horizon of the training histories."""
     selection: tuple[Selection, ...] = ("argmax", "sample")
     """How the model picks among the available actions."""
     seed: int = 1
@@ -232,12 +233,13 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
     from headless_ad.tasks import get_task
 
-    if config.num_instances < 1:
-        raise ValueError(f"num_instances must be >= 1, got {config.num_instances}")
+    if config.num_instances < 1 or config.horizon < 0:
+        raise ValueError("num_instances must be >= 1 and horizon >= 0")
     checkpoint = load_checkpoint(config.checkpoint)
     task = get_task(checkpoint["task"])
     train_config = checkpoint["config"]
-    horizon, train_seed = train_config["collect"]["horizon"], train_config["collect"]["seed"]
+    horizon = config.horizon or train_config["collect"]["horizon"]
+    train_seed = train_config["collect"]["seed"]
     names = config.suites or task.default_eval_suites
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
     if config.threads > 0:
@@ -265,7 +267,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     header = (
         f"{config.checkpoint} (step {checkpoint['step']}), {config.num_instances} instances per suite, "
         f"seed {config.seed}\n"
-        f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random), M = {task.metric_name}\n"
+        f"cells: {task.metric_name} per agent; "
+        f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random)\n"
     )
     print(header + table)
     out_dir = Path(config.checkpoint).parent

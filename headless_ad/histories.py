@@ -5,7 +5,7 @@ A store is a directory:
     meta.json           format_version, task, source algorithm, env parameters, seed, shapes
     actions.npy         int16   (N, T)   action taken at step t (index into the instance's actions)
     rewards.npy         float32 (N, T)   reward received for it
-    observations.npy    (N, T) int64 for discrete observations, (N, T, d) float32 for continuous;
+    observations.npy    (N, T) int16 for discrete observations, (N, T, d) float32 for continuous;
                         absent when the task has no observations
     action_mask.npy     bool    (N, A)   which action indices instance i offers
     regrets.npy         float32 (N, T)   per-step regret of the source algorithm, when known
@@ -175,9 +175,10 @@ class WindowSampler:
         if store.observations is not None:
             obs = np.asarray(store.observations[rows])
             index = steps[:, 1:]
-            observations = torch.from_numpy(
-                np.take_along_axis(obs, index.reshape(index.shape + (1,) * (obs.ndim - 2)), axis=1)
-            ).to(self.device)
+            window = np.take_along_axis(obs, index.reshape(index.shape + (1,) * (obs.ndim - 2)), axis=1)
+            # Discrete observations are stored compactly; embedding look-ups want int64.
+            window = window.astype(np.int64 if np.issubdtype(window.dtype, np.integer) else np.float32)
+            observations = torch.from_numpy(window).to(self.device)
         return Batch(
             observations=observations,
             prev_actions=torch.from_numpy(taken[:, :-1]).to(self.device),

@@ -38,10 +38,11 @@ class ModelConfig:
     """SwiGLU hidden width as a multiple of d_model (8/3 keeps the parameter count of a 4x MLP)."""
     dropout: float = 0.0
     max_steps: int = 300
-    """Longest history window (steps) the rotary tables cover."""
+    """Longest history window (steps) the rotary tables cover; the trainer sets it to seq_len."""
     observation_kind: ObservationKind = "none"
+    """Set by the trainer from the task."""
     observation_size: int = 0
-    """Number of discrete observations, or the dimension of continuous ones."""
+    """Number of discrete observations, or the dimension of continuous ones (set from the task)."""
     rope_base: float = 10_000.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,3 +122,19 @@ def test_corrupt_history_store_is_named(monkeypatch: pytest.MonkeyPatch, capsys,
     (in_tmp / "runs/histories/bandit-thompson-n64-t40-s0/actions.npy").write_bytes(b"junk")
     err = cli_error(monkeypatch, capsys, "train", "bandit", "--run-name", "x", *TINY)
     assert "actions.npy: unreadable" in err
+
+
+def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:
+    """Histories longer than the window: training samples windows, evaluation slides the context."""
+    args = ["--collect.num-instances", "32", "--collect.horizon", "120", "--seq-len", "40",
+            "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--batch-size", "4",
+            "--total-steps", "4", "--warmup-steps", "1", "--eval-every", "0", "--eval-instances", "4",
+            "--eval-suites", "test_goals/test", "--threads", "1"]  # fmt: skip
+    cli(monkeypatch, "train", "darkroom", "--run-name", "dark", *args)
+    out = capsys.readouterr().out
+    assert "| test_goals/test |" in out
+    store = in_tmp / "runs/histories/darkroom-q_learning-n32-t120-s0"
+    assert np.load(store / "observations.npy").max() < 81
+    cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
+        "--suites", "train_goals/all", "--horizon", "90")  # fmt: skip
+    assert "| train_goals/all |" in capsys.readouterr().out

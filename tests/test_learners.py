@@ -14,7 +14,7 @@ from headless_ad.tasks.bandit import BanditSuite
 def final_regret(learner: str, suite: BanditSuite, seed: int = 0) -> float:
     task = get_task("bandit")
     env = task.make_env(suite)
-    rollout = run_learner(env, task.make_learner(learner, env, np.random.default_rng(seed)), suite.horizon, seed)
+    rollout = run_learner(env, task.make_learner(learner, env, suite, np.random.default_rng(seed)), suite.horizon, seed)
     return float(rollout.regrets.sum(axis=1).mean())
 
 
@@ -29,9 +29,10 @@ def test_source_algorithms_beat_random_by_a_wide_margin(learner: str) -> None:
 
 def test_learners_only_pick_available_actions() -> None:
     task = get_task("bandit")
-    env = task.make_env(BanditSuite(num_instances=64, min_arms=2, max_arms=9, means="uniform", horizon=50, seed=1))
+    suite = BanditSuite(num_instances=64, min_arms=2, max_arms=9, means="uniform", horizon=50, seed=1)
+    env = task.make_env(suite)
     for name in task.baselines:
-        rollout = run_learner(env, task.make_learner(name, env, np.random.default_rng(0)), 50, seed=0)
+        rollout = run_learner(env, task.make_learner(name, env, suite, np.random.default_rng(0)), 50, seed=0)
         taken_available = np.take_along_axis(env.action_mask, rollout.actions, axis=1)
         assert taken_available.all(), name
 

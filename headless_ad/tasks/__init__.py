@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from headless_ad.tasks.bandit import BanditTask
 from headless_ad.tasks.base import Suite, Task
+from headless_ad.tasks.darkroom import DarkroomTask
 
-TASKS: dict[str, Task] = {"bandit": BanditTask()}
+TASKS: dict[str, Task] = {"bandit": BanditTask(), "darkroom": DarkroomTask()}
 
 
 def get_task(name: str) -> Task:

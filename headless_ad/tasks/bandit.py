@@ -104,7 +104,9 @@ class BanditTask:
         means = means[:, : num_arms.max()]  # a small suite may not reach max_arms
         return BernoulliBanditVectorEnv(suite.num_instances, means=means, num_arms=num_arms, horizon=suite.horizon)
 
-    def make_learner(self, name: str, env: BernoulliBanditVectorEnv, rng: np.random.Generator) -> Learner:
+    def make_learner(
+        self, name: str, env: BernoulliBanditVectorEnv, suite: BanditSuite, rng: np.random.Generator
+    ) -> Learner:
         learners = {"thompson": ThompsonSampling, "ucb": UCB, "random": RandomLearner}
         if name not in learners:
             raise ValueError(f"unknown bandit learner {name!r}; known: {', '.join(learners)}")

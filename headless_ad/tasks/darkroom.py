@@ -1,0 +1,155 @@
+"""Darkroom 9x9 whose actions are sequences of 3 atomic moves (125 in all), as in the paper.
+
+Splits (seeded, fixed by `split_seed`): the 80 non-centre cells into 85% train goals and 15%
+held-out goals; the 125 action sequences into 40% train actions (50) and 60% test actions (75).
+Training instances pair a train goal with the train action set. Evaluation crosses goal sets
+(train, test) with action sets (train, train permuted, first 50 test, all 75 test, all 125).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+
+from envs.darkroom import DarkroomVectorEnv, centre_cell
+from headless_ad.learners import Learner, QLearning, RandomLearner
+from headless_ad.rollout import Rollout
+
+GoalSet = Literal["train", "test"]
+ActionSet = Literal["train", "train_permuted", "test_50", "test", "all"]
+LAST_EPISODES = 50
+
+
+@dataclass(frozen=True)
+class DarkroomSuite:
+    num_instances: int
+    goals: GoalSet = "train"
+    actions: ActionSet = "train"
+    horizon: int = 4_000
+    """Steps per history (episodes end early when the goal is reached)."""
+    seed: int = 0
+    size: int = 9
+    action_seq_len: int = 3
+    episode_len: int = 20
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size < 2:
+            raise ValueError(f"the grid needs size >= 2, got size={self.size}")
+        if self.num_instances < 1 or self.horizon < 1 or self.episode_len < 1:
+            raise ValueError("num_instances, horizon and episode_len must be >= 1")
+        if self.goals not in ("train", "test"):
+            raise ValueError(f"unknown goal set {self.goals!r} (train, test)")
+        if self.actions not in ("train", "train_permuted", "test_50", "test", "all"):
+            raise ValueError(f"unknown action set {self.actions!r} (train, train_permuted, test_50, test, all)")
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @cached_property
+    def splits(self) -> dict[str, np.ndarray]:
+        """Goal cells and action-sequence indices of each split; depends only on split_seed and sizes."""
+        rng = np.random.default_rng(self.split_seed)
+        cells = np.delete(np.arange(self.size * self.size), centre_cell(self.size))
+        cells = rng.permutation(cells)
+        num_train_goals = round(0.85 * cells.size)
+        sequences = rng.permutation(5**self.action_seq_len)
+        num_train_actions = round(0.4 * sequences.size)
+        return {
+            "train_goals": np.sort(cells[:num_train_goals]),
+            "test_goals": np.sort(cells[num_train_goals:]),
+            "train_actions": sequences[:num_train_actions],
+            "test_actions": sequences[num_train_actions:],
+        }
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """(goals (N,), action lists (N, K)); row i depends only on the seed and i."""
+        rng = np.random.default_rng(self.seed)
+        goal_set = self.splits[f"{self.goals}_goals"]
+        goals = goal_set[rng.integers(0, goal_set.size, self.num_instances)]
+        base = {
+            "train": self.splits["train_actions"],
+            "train_permuted": self.splits["train_actions"],
+            "test_50": self.splits["test_actions"][:50],
+            "test": self.splits["test_actions"],
+            "all": np.arange(5**self.action_seq_len),
+        }[self.actions]
+        actions = np.broadcast_to(base, (self.num_instances, base.size))
+        if self.actions == "train_permuted":
+            # An independent order per instance: argsort of uniform keys is a uniform permutation.
+            actions = np.take_along_axis(actions, rng.random(actions.shape).argsort(axis=1), axis=1)
+        return goals, np.ascontiguousarray(actions)
+
+
+class DarkroomTask:
+    name = "darkroom"
+    observation_kind = "discrete"
+    observation_size = 81
+    source_algorithm = "q_learning"
+    baselines = ("q_learning", "random")
+    default_eval_suites = tuple(
+        f"{goals}_goals/{actions}"
+        for goals in ("train", "test")
+        for actions in ("train", "train_permuted", "test_50", "test", "all")
+    )
+    metric_name = f"return (last {LAST_EPISODES} episodes)"
+    curve_labels = ("episode", "return")
+
+    def train_suite(self, num_instances: int, horizon: int, seed: int) -> DarkroomSuite:
+        return DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+
+    def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> DarkroomSuite:
+        """`<train|test>_goals/<train|train_permuted|test_50|test|all>`, e.g. test_goals/test."""
+        if spec not in self.default_eval_suites:
+            raise ValueError(f"unknown darkroom suite {spec!r}; known: {', '.join(self.default_eval_suites)}")
+        goals, _, actions = spec.partition("/")
+        seed = 2_000 + self.default_eval_suites.index(spec)
+        return DarkroomSuite(
+            num_instances=num_instances, goals=goals.removesuffix("_goals"), actions=actions, horizon=horizon, seed=seed
+        )
+
+    def make_env(self, suite: DarkroomSuite) -> DarkroomVectorEnv:
+        goals, actions = suite.sample()
+        return DarkroomVectorEnv(
+            suite.num_instances, goals=goals, actions=actions, size=suite.size,
+            action_seq_len=suite.action_seq_len, max_episode_steps=suite.episode_len,
+        )  # fmt: skip
+
+    def make_learner(
+        self, name: str, env: DarkroomVectorEnv, suite: DarkroomSuite, rng: np.random.Generator
+    ) -> Learner:
+        if name == "q_learning":
+            # Epsilon decays over 90% of the episodes a history holds if no episode ends early.
+            episodes = max(1, suite.horizon // suite.episode_len)
+            return QLearning(env.action_mask, rng, num_states=env.size * env.size, num_episodes=episodes)
+        if name == "random":
+            return RandomLearner(env.action_mask, rng)
+        raise ValueError(f"unknown darkroom learner {name!r}; known: q_learning, random")
+
+    @staticmethod
+    def episode_returns(rollout: Rollout) -> np.ndarray:
+        """(N, E) return of every completed episode, NaN-padded where an instance completed fewer."""
+        num, _ = rollout.rewards.shape
+        episode = np.cumsum(rollout.dones, axis=1) - rollout.dones  # episode index of each step
+        count = rollout.dones.sum(axis=1)
+        width = max(int(count.max()), 1)
+        complete = episode < count[:, None]
+        flat = (np.arange(num)[:, None] * width + episode)[complete]
+        returns = np.bincount(flat, weights=rollout.rewards[complete], minlength=num * width).reshape(num, width)
+        return np.where(np.arange(width)[None, :] < count[:, None], returns, np.nan)
+
+    def metric(self, rollout: Rollout) -> float:
+        """Mean return over each instance's last 50 completed episodes."""
+        returns = self.episode_returns(rollout)
+        count = (~np.isnan(returns)).sum(axis=1)
+        position = np.arange(returns.shape[1])[None, :]
+        last = (position >= count[:, None] - LAST_EPISODES) & (position < count[:, None])
+        return float(np.nanmean(np.where(last, returns, np.nan)))
+
+    def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
+        returns = self.episode_returns(rollout)
+        common = int((~np.isnan(returns)).sum(axis=1).min())  # episodes every instance completed
+        return np.arange(1, common + 1), returns[:, :common].mean(axis=0)

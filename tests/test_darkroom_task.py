@@ -1,0 +1,65 @@
+"""The Darkroom task: splits, suites, Q-learning collection through the shared rollout, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from headless_ad.rollout import Rollout, run_learner
+from headless_ad.tasks import get_task
+from headless_ad.tasks.darkroom import DarkroomSuite, DarkroomTask
+
+
+def test_splits_are_disjoint_reproducible_and_of_the_paper_sizes() -> None:
+    splits = DarkroomSuite(num_instances=1).splits
+    again = DarkroomSuite(num_instances=5, seed=9).splits
+    for name in splits:
+        np.testing.assert_array_equal(splits[name], again[name])
+    assert (splits["train_goals"].size, splits["test_goals"].size) == (68, 12)
+    assert (splits["train_actions"].size, splits["test_actions"].size) == (50, 75)
+    assert not set(splits["train_goals"]) & set(splits["test_goals"])
+    assert not set(splits["train_actions"]) & set(splits["test_actions"])
+    assert 40 not in set(splits["train_goals"]) | set(splits["test_goals"])  # the centre is the start
+    other = DarkroomSuite(num_instances=1, split_seed=1).splits
+    assert not np.array_equal(splits["train_actions"], other["train_actions"])
+
+
+def test_eval_suites_draw_from_their_goal_and_action_sets() -> None:
+    task = get_task("darkroom")
+    splits = DarkroomSuite(num_instances=1).splits
+    for spec in task.default_eval_suites:
+        suite = task.parse_suite(spec, 40, 100, train_seed=0)
+        goals, actions = suite.sample()
+        assert set(goals) <= set(splits[f"{suite.goals}_goals"])
+        expected = {"train": 50, "train_permuted": 50, "test_50": 50, "test": 75, "all": 125}[suite.actions]
+        assert actions.shape == (40, expected)
+        if suite.actions in ("test", "test_50"):
+            assert set(actions.ravel()) <= set(splits["test_actions"])
+    permuted = task.parse_suite("train_goals/train_permuted", 40, 100, 0).sample()[1]
+    assert all(set(row) == set(splits["train_actions"]) for row in permuted)
+    assert len({tuple(row) for row in permuted}) > 1
+    with pytest.raises(ValueError, match="unknown darkroom suite"):
+        task.parse_suite("test_goals/everything", 4, 100, 0)
+
+
+def test_q_learning_through_the_shared_rollout_beats_random() -> None:
+    task = get_task("darkroom")
+    suite = DarkroomSuite(num_instances=100, horizon=2_000, seed=3)
+    scores = {}
+    for name in task.baselines:
+        env = task.make_env(suite)
+        rollout = run_learner(env, task.make_learner(name, env, suite, np.random.default_rng(0)), suite.horizon, 0)
+        scores[name] = task.metric(rollout)
+    assert scores["q_learning"] > 0.8 and scores["q_learning"] > scores["random"] + 0.4
+
+
+def test_episode_returns_split_histories_at_episode_ends() -> None:
+    rewards = np.array([[0, 1, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0]], dtype=np.float32)
+    dones = np.array([[0, 1, 0, 0, 1, 0], [0, 0, 1, 0, 0, 1]], dtype=bool)
+    rollout = Rollout(rewards.astype(np.int64), rewards, rewards, dones, None)
+    returns = DarkroomTask.episode_returns(rollout)
+    np.testing.assert_array_equal(returns, [[1, 1], [0, 0]])
+    assert DarkroomTask().metric(rollout) == pytest.approx(0.5)
+    episodes, curve = DarkroomTask().curve(rollout)
+    np.testing.assert_array_equal(episodes, [1, 2])
+    np.testing.assert_allclose(curve, [0.5, 0.5])
