@@ -69,6 +69,7 @@ def collect(config: CollectConfig) -> Path:
         "actions": rollout.actions.astype(np.int16),
         "rewards": rollout.rewards,
         "action_mask": env.action_mask,
+        "dones": rollout.dones,
     }
     if task.observation_kind == "discrete":
         arrays["observations"] = rollout.observations.astype(np.int16)
@@ -78,9 +79,7 @@ def collect(config: CollectConfig) -> Path:
         arrays["regrets"] = rollout.regrets
     write_store(path, meta, arrays, overwrite=config.overwrite)
     steps = config.num_instances * config.horizon
-    mean_regret = (
-        "" if rollout.regrets is None else f", mean final cumulative regret {rollout.regrets.sum(1).mean():.2f}"
-    )
+    summary = f", source {task.metric_name} {task.metric(rollout):.3f}"
     speed = f"{steps / elapsed:,.0f} env-steps/s"
-    print(f"collected {config.num_instances} {source} histories in {elapsed:.1f}s ({speed}){mean_regret} -> {path}")
+    print(f"collected {config.num_instances} {source} histories in {elapsed:.1f}s ({speed}){summary} -> {path}")
     return path

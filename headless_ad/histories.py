@@ -9,6 +9,7 @@ A store is a directory:
                         absent when the task has no observations
     action_mask.npy     bool    (N, A)   which action indices instance i offers
     regrets.npy         float32 (N, T)   per-step regret of the source algorithm, when known
+    dones.npy           bool    (N, T)   step t ended an episode (terminated or truncated)
 
 The directory is assembled under a temporary name and renamed into place only when complete,
 so an interrupted collection never leaves a store that loads. Arrays are memory-mapped on load.
@@ -29,7 +30,6 @@ import torch
 
 FORMAT_VERSION = 1
 _REQUIRED = ("actions", "rewards", "action_mask")
-_OPTIONAL = ("observations", "regrets")
 
 
 class HistoryStoreError(ValueError):
@@ -45,6 +45,7 @@ class HistoryStore:
     action_mask: np.ndarray
     observations: np.ndarray | None = None
     regrets: np.ndarray | None = None
+    dones: np.ndarray | None = None
 
     @property
     def num_instances(self) -> int:
@@ -113,7 +114,7 @@ def load_store(path: Path) -> HistoryStore:
         if name not in arrays:
             raise HistoryStoreError(f"{path}: array {name!r} is not listed in meta.json")
     num, horizon = arrays["actions"].shape
-    for name in ("rewards", "observations", "regrets"):
+    for name in ("rewards", "observations", "regrets", "dones"):
         if name in arrays and arrays[name].shape[:2] != (num, horizon):
             raise HistoryStoreError(
                 f"{path / (name + '.npy')}: shape {arrays[name].shape} does not match actions {(num, horizon)}"
