@@ -32,10 +32,12 @@ class CollectConfig:
     """Collect again even if a complete store with this config exists."""
 
 
-def default_store_path(config: CollectConfig) -> Path:
+def collect_path(config: CollectConfig) -> Path:
+    """Where `collect(config)` writes: --out, or runs/histories/<task>-<source>-n<N>-t<T>-s<seed>."""
+    if config.out is not None:
+        return config.out
     source = config.source or get_task(config.task).source_algorithm
-    name = f"{config.task}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
-    return Path("runs/histories") / name
+    return Path("runs/histories") / f"{config.task}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
 
 
 def collect(config: CollectConfig) -> Path:
@@ -48,7 +50,7 @@ def collect(config: CollectConfig) -> Path:
     env = task.make_env(suite)
     rng = np.random.default_rng(config.seed)
     learner = task.make_learner(source, env, suite, rng)  # validates the source name before any work
-    path = config.out or default_store_path(config)
+    path = collect_path(config)
     meta = {"task": task.name, "source": source, "suite": suite.describe(), "seed": config.seed}
 
     if path.exists() and not config.overwrite:

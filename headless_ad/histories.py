@@ -139,7 +139,9 @@ class Batch:
 class WindowSampler:
     """Samples (instance, window start) uniformly and cuts `seq_len`-step windows out of a store.
 
-    `instances` restricts sampling to a subset (e.g. one rank's share under DDP).
+    `instances` restricts sampling to a subset. `shard=(rank, world_size)`: every rank draws the
+    same global batch of `batch_size` windows and keeps its contiguous block of rows
+    (`shard_rows`), so data-parallel training sees exactly the batches of a single process.
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class WindowSampler:
         seed: int,
         device: torch.device | str = "cpu",
         instances: np.ndarray | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if seq_len > store.horizon:
             raise ValueError(f"seq_len={seq_len} is longer than the histories in {store.path} ({store.horizon} steps)")
@@ -159,11 +162,14 @@ class WindowSampler:
         self.device = torch.device(device)
         self.instances = np.arange(store.num_instances) if instances is None else instances
         self.rng = np.random.default_rng(seed)
+        rank, world_size = shard
+        per_rank = batch_size // world_size
+        self.shard_rows = slice(rank * per_rank, (rank + 1) * per_rank)
 
     def sample(self) -> Batch:
         store, length = self.store, self.seq_len
-        rows = np.sort(self.rng.choice(self.instances, self.batch_size))
-        starts = self.rng.integers(0, store.horizon - length + 1, self.batch_size)
+        rows = np.sort(self.rng.choice(self.instances, self.batch_size))[self.shard_rows]
+        starts = self.rng.integers(0, store.horizon - length + 1, self.batch_size)[self.shard_rows]
         # One extra step in front of the window provides each step's previous action and reward.
         steps = starts[:, None] + np.arange(-1, length)[None, :]
         actions = np.asarray(store.actions[rows])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.checkpoints import CHECKPOINT_VERSION, atomic_torch_save, load_checkpoint
-from headless_ad.collect import CollectConfig, collect
+from headless_ad.collect import CollectConfig, collect, collect_path
 from headless_ad.evaluate import curves_figure, evaluate_in_context, format_table, run_baselines
 from headless_ad.histories import WindowSampler, load_store
 from headless_ad.losses import LossKind, headless_loss
@@ -88,9 +89,36 @@ class TrainConfig:
             task.parse_suite(suite, self.eval_instances, self.collect.horizon, self.collect.seed)
 
 
-def resolve_device(name: str) -> torch.device:
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun launch (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the process group torchrun describes in the environment: gloo on CPU, NCCL on GPU."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Distributed()
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(torch.distributed.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
@@ -135,7 +163,12 @@ def to_jsonable(config: TrainConfig) -> dict[str, Any]:
 
 
 def train(config: TrainConfig) -> Path:
-    """Train (or resume) a run; returns the checkpoint path."""
+    """Train (or resume) a run; returns the checkpoint path.
+
+    Under torchrun every rank computes its share of each global batch (`batch_size` is global)
+    and DistributedDataParallel averages the gradients; rank 0 alone collects, logs, evaluates
+    and checkpoints.
+    """
     config.validate()
     task = get_task(config.task)
     run_dir = Path("runs") / config.run_name
@@ -146,12 +179,21 @@ def train(config: TrainConfig) -> Path:
         raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it or choose another --run-name")
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    world = init_distributed(resolve_device(config.device))
+    device = resolve_device(config.device, world.local_rank)
+    if config.batch_size % world.world_size:
+        raise ValueError(f"batch_size {config.batch_size} does not split over {world.world_size} processes")
     dtype = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed)
 
-    store = load_store(collect(config.collect))
-    sampler = WindowSampler(store, config.seq_len, config.batch_size, seed=config.seed, device=device)
+    if world.is_main:
+        collect(config.collect)
+    world.barrier()
+    store = load_store(collect_path(config.collect))
+    sampler = WindowSampler(
+        store, config.seq_len, config.batch_size, seed=config.seed, device=device,
+        shard=(world.rank, world.world_size),
+    )  # fmt: skip
     model_config = dataclasses.replace(
         config.model,
         max_steps=config.seq_len,
@@ -159,6 +201,8 @@ def train(config: TrainConfig) -> Path:
         observation_size=task.observation_size,
     )
     model = HeadlessTransformer(model_config).to(device)
+    # Same seed on every rank, so the replicas start equal (DDP also broadcasts rank 0's weights).
+    trained = model if world.world_size == 1 else torch.nn.parallel.DistributedDataParallel(model)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
@@ -180,20 +224,22 @@ def train(config: TrainConfig) -> Path:
         sampler.rng.bit_generator.state = checkpoint["sampler_rng"]
         torch.set_rng_state(checkpoint["torch_rng"])
         step = checkpoint["step"]
-        print(f"resuming {checkpoint_path} at step {step}")
+        if world.is_main:
+            print(f"resuming {checkpoint_path} at step {step}")
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=2))
-    writer = SummaryWriter(run_dir)
-    writer.add_text("config", config_markdown(config), global_step=step)
-    parameters = f"{model.num_parameters():,} parameters on {device} ({dtype})"
-    print(f"{config.run_name}: {parameters}, {store.num_instances} histories from {store.path}")
-
-    suites = {
-        name: task.parse_suite(name, config.eval_instances, store.horizon, config.collect.seed)
-        for name in config.eval_suites
-    }
-    baselines = {name: run_baselines(task, suite, seed=config.seed + 1) for name, suite in suites.items()}
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=2))
+        writer = SummaryWriter(run_dir)
+        writer.add_text("config", config_markdown(config), global_step=step)
+        parameters = f"{model.num_parameters():,} parameters on {device} ({dtype})"
+        processes = f" x {world.world_size} processes" if world.world_size > 1 else ""
+        print(f"{config.run_name}: {parameters}{processes}, {store.num_instances} histories from {store.path}")
+        suites = {
+            name: task.parse_suite(name, config.eval_instances, store.horizon, config.collect.seed)
+            for name in config.eval_suites
+        }
+        baselines = {name: run_baselines(task, suite, seed=config.seed + 1) for name, suite in suites.items()}
 
     def save() -> None:
         atomic_torch_save(
@@ -235,11 +281,12 @@ def train(config: TrainConfig) -> Path:
         data_start = time.perf_counter()
         batch = sampler.sample()
         data_seconds += time.perf_counter() - data_start
+        # Drawn for the global batch on every rank (same generator), each keeping its own rows.
         embeddings = random_action_embeddings(
             config.batch_size, store.max_actions, model_config.d_model, embedding_generator, device
-        )
+        )[sampler.shard_rows]
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            outputs = model(
+            outputs = trained(
                 embeddings,
                 batch.action_mask,
                 batch.observations,
@@ -257,6 +304,8 @@ def train(config: TrainConfig) -> Path:
         scheduler.step()
         step += 1
 
+        if not world.is_main:
+            continue
         if step % config.log_every == 0 or step == config.total_steps:
             now = time.perf_counter()
             steps_done = step - last_step
@@ -280,5 +329,7 @@ def train(config: TrainConfig) -> Path:
         if (config.eval_every and step % config.eval_every == 0) or step == config.total_steps:
             evaluate_and_log()
             last_time = time.perf_counter()
-    writer.close()
+    if world.is_main:
+        writer.close()
+    world.barrier()
     return checkpoint_path

@@ -99,3 +99,14 @@ def test_window_longer_than_histories_is_refused(tmp_path: Path) -> None:
     write_store(tmp_path / "store", {}, small_arrays())
     with pytest.raises(ValueError, match="longer than the histories"):
         WindowSampler(load_store(tmp_path / "store"), seq_len=11, batch_size=2, seed=0)
+
+
+def test_rank_shards_partition_the_global_batch(tmp_path: Path) -> None:
+    write_store(tmp_path / "store", {}, small_arrays(num=20))
+    store = load_store(tmp_path / "store")
+    whole = WindowSampler(store, seq_len=4, batch_size=6, seed=3).sample()
+    shards = [WindowSampler(store, seq_len=4, batch_size=6, seed=3, shard=(rank, 2)).sample() for rank in (0, 1)]
+    for field in ("prev_actions", "prev_rewards", "targets", "action_mask"):
+        parts = [getattr(shard, field) for shard in shards]
+        assert parts[0].shape[0] == 3
+        np.testing.assert_array_equal(np.concatenate(parts), getattr(whole, field))
