@@ -1,14 +1,16 @@
-"""Command line: `python -m headless_ad {collect,train,evaluate} --help`."""
+"""Command line: `python -m headless_ad {collect,merge,train,evaluate} --help`."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Union
 
 import tyro
 
 from headless_ad.checkpoints import CheckpointError
-from headless_ad.collect import CollectConfig, collect
+from headless_ad.collect import CollectConfig, collect, merge
 from headless_ad.evaluate import EvaluateConfig, evaluate_checkpoint
 from headless_ad.histories import HistoryStoreError
 from headless_ad.presets import PRESETS
@@ -27,6 +29,20 @@ def run_collect(config: Annotated[CollectConfig, tyro.conf.arg(name="")]) -> Non
     collect(config)
 
 
+@dataclass
+class MergeConfig:
+    parts: tuple[Path, ...]
+    """Stores collected with --instances ranges that together cover every instance."""
+    out: Path
+    """Where to write the merged store (what `collect` without --instances would have written)."""
+    overwrite: bool = False
+
+
+def run_merge(config: Annotated[MergeConfig, tyro.conf.arg(name="")]) -> None:
+    """Merge history stores collected in parts (by instance range) into one."""
+    merge(list(config.parts), config.out, config.overwrite)
+
+
 def run_train(config: Annotated[TrainPreset, tyro.conf.arg(name="")]) -> None:
     """Train Headless-AD from a preset; every option can be overridden."""
     train(config)
@@ -38,7 +54,7 @@ def run_evaluate(config: Annotated[EvaluateConfig, tyro.conf.arg(name="")]) -> N
 
 
 def main() -> None:
-    commands = {"collect": run_collect, "train": run_train, "evaluate": run_evaluate}
+    commands = {"collect": run_collect, "merge": run_merge, "train": run_train, "evaluate": run_evaluate}
     try:
         tyro.extras.subcommand_cli_from_dict(commands, prog="python -m headless_ad")
     except (ValueError, FileNotFoundError, FileExistsError, HistoryStoreError, CheckpointError) as error:

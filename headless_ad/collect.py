@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,9 @@ class CollectConfig:
     """Seeds the instances (arm counts, means) and the learner's and env's randomness."""
     overwrite: bool = False
     """Collect again even if a complete store with this config exists."""
+    instances: tuple[int, int] | None = None
+    """Collect only instances [start, stop) of the set, to split a collection over processes or
+    machines; `python -m headless_ad merge` joins the parts into the store of the whole set."""
 
 
 def collect_path(config: CollectConfig) -> Path:
@@ -37,7 +41,21 @@ def collect_path(config: CollectConfig) -> Path:
     if config.out is not None:
         return config.out
     source = config.source or get_task(config.task).source_algorithm
-    return Path("runs/histories") / f"{config.task}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
+    name = f"{config.task}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
+    if config.instances is not None:
+        name += f"-part{config.instances[0]}-{config.instances[1]}"
+    return Path("runs/histories") / name
+
+
+def store_meta(config: CollectConfig) -> dict[str, Any]:
+    """What identifies a store: two configs with equal meta give interchangeable histories."""
+    task = get_task(config.task)
+    suite = task.train_suite(config.num_instances, config.horizon, config.seed)
+    meta = {"task": task.name, "source": config.source or task.source_algorithm, "suite": suite.describe()}
+    meta["seed"] = config.seed
+    if config.instances is not None:
+        meta["instances"] = list(config.instances)
+    return json.loads(json.dumps(meta))
 
 
 def collect(config: CollectConfig) -> Path:
@@ -46,26 +64,32 @@ def collect(config: CollectConfig) -> Path:
     source = config.source or task.source_algorithm
     if config.num_instances < 1 or config.horizon < 1:
         raise ValueError("num_instances and horizon must be >= 1")
+    rows, seed = None, config.seed
+    if config.instances is not None:
+        start, stop = config.instances
+        if not 0 <= start < stop <= config.num_instances:
+            raise ValueError(f"instances {config.instances} is not a range within [0, {config.num_instances})")
+        # Instance parameters depend only on (seed, index); the part's noise gets its own stream.
+        rows, seed = slice(start, stop), int(np.random.SeedSequence([config.seed, start, stop]).generate_state(1)[0])
     suite = task.train_suite(config.num_instances, config.horizon, config.seed)
-    env = task.make_env(suite)
-    rng = np.random.default_rng(config.seed)
+    env = task.make_env(suite, rows)
+    rng = np.random.default_rng(seed)
     learner = task.make_learner(source, env, suite, rng)  # validates the source name before any work
     path = collect_path(config)
-    meta = {"task": task.name, "source": source, "suite": suite.describe(), "seed": config.seed}
+    meta = store_meta(config)
 
     if path.exists() and not config.overwrite:
         try:
             existing = load_store(path)
         except HistoryStoreError as error:
             raise HistoryStoreError(f"{error}; pass --overwrite to collect it again") from None
-        same = {key: existing.meta.get(key) for key in meta} == json.loads(json.dumps(meta))
-        if not same:
+        if {key: existing.meta.get(key) for key in meta} != meta:
             raise FileExistsError(f"{path} holds histories of another config; pass --overwrite or choose --out")
         print(f"reusing {path} ({existing.num_instances} histories of {existing.horizon} steps)")
         return path
 
     start = time.perf_counter()
-    rollout = run_learner(env, learner, config.horizon, seed=config.seed)
+    rollout = run_learner(env, learner, config.horizon, seed=seed)
     elapsed = time.perf_counter() - start
     arrays = {
         "actions": rollout.actions.astype(np.int16),
@@ -80,8 +104,45 @@ def collect(config: CollectConfig) -> Path:
     if rollout.regrets is not None:
         arrays["regrets"] = rollout.regrets
     write_store(path, meta, arrays, overwrite=config.overwrite)
-    steps = config.num_instances * config.horizon
+    steps = env.num_envs * config.horizon
     summary = f", source {task.metric_name} {task.metric(rollout):.3f}"
     speed = f"{steps / elapsed:,.0f} env-steps/s"
-    print(f"collected {config.num_instances} {source} histories in {elapsed:.1f}s ({speed}){summary} -> {path}")
+    print(f"collected {env.num_envs} {source} histories in {elapsed:.1f}s ({speed}){summary} -> {path}")
     return path
+
+
+def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
+    """Join stores collected with `instances` ranges that tile [0, N) into the store of all N."""
+    stores = sorted((load_store(part) for part in parts), key=lambda store: store.meta.get("instances", [0])[0])
+    if not stores:
+        raise ValueError("merge needs at least one part")
+    first = stores[0].meta
+    expected = 0
+    for store in stores:
+        if "instances" not in store.meta:
+            raise HistoryStoreError(f"{store.path}: not a part (collected without --instances)")
+        start, stop = store.meta["instances"]
+        if start != expected:
+            raise HistoryStoreError(
+                f"{store.path}: covers [{start}, {stop}) but the next part must start at {expected}"
+            )
+        for key in ("task", "source", "suite", "seed"):
+            if store.meta.get(key) != first.get(key):
+                raise HistoryStoreError(f"{store.path}: {key} differs from {stores[0].path}")
+        expected = stop
+    if expected != first["suite"]["num_instances"]:
+        raise HistoryStoreError(f"the parts cover [0, {expected}) of {first['suite']['num_instances']} instances")
+    names = sorted(set(first["arrays"]))
+    widths = {store.max_actions for store in stores}
+    arrays = {}
+    for name in names:
+        pieces = [np.asarray(getattr(store, name)) for store in stores]
+        if name == "action_mask" and len(widths) > 1:  # a part may not reach the widest action set
+            width = max(widths)
+            pieces = [np.pad(piece, ((0, 0), (0, width - piece.shape[1]))) for piece in pieces]
+        arrays[name] = np.concatenate(pieces)
+    meta = {key: first[key] for key in ("task", "source", "suite", "seed")}
+    meta["merged_from"] = [str(store.path) for store in stores]
+    write_store(out, meta, arrays, overwrite=overwrite)
+    print(f"merged {len(stores)} parts ({expected} histories) -> {out}")
+    return out

@@ -138,3 +138,20 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "train_goals/all", "--horizon", "90")  # fmt: skip
     assert "| train_goals/all |" in capsys.readouterr().out
+
+
+def test_collection_split_by_instance_range_merges_into_the_whole_store(monkeypatch, capsys, in_tmp: Path) -> None:
+    whole = ["--num-instances", "50", "--horizon", "30"]
+    cli(monkeypatch, "collect", *whole, "--instances", "0", "20")
+    cli(monkeypatch, "collect", *whole, "--instances", "20", "50")
+    parts = sorted(str(p) for p in (in_tmp / "runs/histories").glob("*-part*"))
+    assert len(parts) == 2
+    err = cli_error(monkeypatch, capsys, "merge", "--parts", parts[1], "--out", "merged")
+    assert "must start at 0" in err
+    cli(monkeypatch, "merge", "--parts", *parts, "--out", "merged")
+    cli(monkeypatch, "collect", *whole, "--out", "merged")  # the merged store is the whole set's
+    assert "reusing merged (50 histories of 30 steps)" in capsys.readouterr().out
+    cli(monkeypatch, "collect", *whole)
+    merged = np.load("merged/action_mask.npy")
+    np.testing.assert_array_equal(merged, np.load("runs/histories/bandit-thompson-n50-t30-s0/action_mask.npy"))
+    assert np.load("merged/actions.npy").shape == (50, 30)

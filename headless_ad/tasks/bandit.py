@@ -99,10 +99,12 @@ class BanditTask:
                 raise ValueError(f"unknown key {key!r} in suite spec {spec!r} (arms, means, instances, seed, horizon)")
         return replace(base, **fields)
 
-    def make_env(self, suite: BanditSuite) -> BernoulliBanditVectorEnv:
+    def make_env(self, suite: BanditSuite, rows: slice | None = None) -> BernoulliBanditVectorEnv:
         num_arms, means = suite.sample()
+        if rows is not None:
+            num_arms, means = num_arms[rows], means[rows]
         means = means[:, : num_arms.max()]  # a small suite may not reach max_arms
-        return BernoulliBanditVectorEnv(suite.num_instances, means=means, num_arms=num_arms, horizon=suite.horizon)
+        return BernoulliBanditVectorEnv(len(num_arms), means=means, num_arms=num_arms, horizon=suite.horizon)
 
     def make_learner(
         self, name: str, env: BernoulliBanditVectorEnv, suite: BanditSuite, rng: np.random.Generator

@@ -111,10 +111,12 @@ class DarkroomTask:
             num_instances=num_instances, goals=goals.removesuffix("_goals"), actions=actions, horizon=horizon, seed=seed
         )
 
-    def make_env(self, suite: DarkroomSuite) -> DarkroomVectorEnv:
+    def make_env(self, suite: DarkroomSuite, rows: slice | None = None) -> DarkroomVectorEnv:
         goals, actions = suite.sample()
+        if rows is not None:
+            goals, actions = goals[rows], actions[rows]
         return DarkroomVectorEnv(
-            suite.num_instances, goals=goals, actions=actions, size=suite.size,
+            len(goals), goals=goals, actions=actions, size=suite.size,
             action_seq_len=suite.action_seq_len, max_episode_steps=suite.episode_len,
         )  # fmt: skip
 
