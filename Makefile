@@ -26,6 +26,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# Throughput against what a user would otherwise run; writes benchmarks/RESULTS.md.
+bench: install
+	$(BIN)/python benchmarks/bench.py --threads 2
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
