@@ -34,7 +34,9 @@ class MergeConfig:
     parts: tuple[Path, ...]
     """Stores collected with --instances ranges that together cover every instance."""
     out: Path
-    """Where to write the merged store (what `collect` without --instances would have written)."""
+    """Where to write the merged store: the same instances as one collection of the whole set (each
+    part drew its reward noise and learner randomness from its own seed, so the histories match one
+    collection in distribution, not bit for bit)."""
     overwrite: bool = False
 
 

@@ -31,7 +31,12 @@ def load_checkpoint(path: Path, expected_task: str | None = None, map_location: 
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as error:  # torch raises many types for a truncated or foreign file
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("version") != CHECKPOINT_VERSION:
+    required = {"task", "config", "model_config", "model", "step"}
+    if (
+        not isinstance(checkpoint, dict)
+        or checkpoint.get("version") != CHECKPOINT_VERSION
+        or required - checkpoint.keys()
+    ):
         raise CheckpointError(f"{path}: not a headless-ad checkpoint of version {CHECKPOINT_VERSION}")
     if expected_task is not None and checkpoint["task"] != expected_task:
         raise CheckpointError(f"{path}: a checkpoint of task {checkpoint['task']!r}, not {expected_task!r}")

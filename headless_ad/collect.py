@@ -18,7 +18,7 @@ from headless_ad.tasks import get_task
 @dataclass
 class CollectConfig:
     task: str = "bandit"
-    """Environment family (bandit)."""
+    """Environment family (bandit, darkroom)."""
     out: Path | None = None
     """Store directory; default runs/histories/<task>-<source>-n<instances>-t<horizon>-s<seed>."""
     num_instances: int = 10_000
@@ -66,18 +66,13 @@ def collect(config: CollectConfig) -> Path:
         raise ValueError("num_instances and horizon must be >= 1")
     rows, seed = None, config.seed
     if config.instances is not None:
-        start, stop = config.instances
-        if not 0 <= start < stop <= config.num_instances:
+        first, stop = config.instances
+        if not 0 <= first < stop <= config.num_instances:
             raise ValueError(f"instances {config.instances} is not a range within [0, {config.num_instances})")
         # Instance parameters depend only on (seed, index); the part's noise gets its own stream.
-        rows, seed = slice(start, stop), int(np.random.SeedSequence([config.seed, start, stop]).generate_state(1)[0])
-    suite = task.train_suite(config.num_instances, config.horizon, config.seed)
-    env = task.make_env(suite, rows)
-    rng = np.random.default_rng(seed)
-    learner = task.make_learner(source, env, suite, rng)  # validates the source name before any work
+        rows, seed = slice(first, stop), int(np.random.SeedSequence([config.seed, first, stop]).generate_state(1)[0])
     path = collect_path(config)
     meta = store_meta(config)
-
     if path.exists() and not config.overwrite:
         try:
             existing = load_store(path)
@@ -88,6 +83,9 @@ def collect(config: CollectConfig) -> Path:
         print(f"reusing {path} ({existing.num_instances} histories of {existing.horizon} steps)")
         return path
 
+    suite = task.train_suite(config.num_instances, config.horizon, config.seed)
+    env = task.make_env(suite, rows)
+    learner = task.make_learner(source, env, suite, np.random.default_rng(seed))
     start = time.perf_counter()
     rollout = run_learner(env, learner, config.horizon, seed=seed)
     elapsed = time.perf_counter() - start

@@ -30,7 +30,7 @@ class ModelAgent:
 
     Decodes incrementally with a KV cache. Once the window (the model's `max_steps`) is full, it
     re-encodes the most recent `window - reencode_every` steps and continues incrementally, so
-    every decision sees between window - reencode_every and window steps of context.
+    every decision sees between window - reencode_every + 1 and window steps of context.
     `use_cache=False` instead re-runs the whole window for every action (the reference
     implementation's way; kept for benchmarks and tests).
     """
@@ -50,6 +50,8 @@ class ModelAgent:
         self.selection, self.scoring = selection, scoring
         self.window = model.config.max_steps
         self.reencode_every = reencode_every or max(1, self.window // 4)
+        if not 1 <= self.reencode_every <= self.window:
+            raise ValueError(f"reencode_every must be in [1, {self.window}], got {self.reencode_every}")
         self.use_cache = use_cache
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.action_mask = torch.as_tensor(action_mask, device=self.device)
@@ -120,7 +122,7 @@ class SuiteResult:
         random. For bandit regret this is (R_random - R_agent) / (R_random - R_source)."""
         random, source = self.metric("random"), self.metric(self.task.source_algorithm)
         gap = source - random
-        return (self.metric(agent) - random) / (gap if abs(gap) > 1e-8 else 1e-8)
+        return (self.metric(agent) - random) / gap if abs(gap) > 1e-8 else float("nan")
 
 
 def run_baselines(task: Task, suite: Suite, seed: int) -> dict[str, Rollout]:
@@ -231,6 +233,7 @@ class EvaluateConfig:
 def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     """Evaluate a trained model on its task's suites; prints a table and writes it beside the checkpoint."""
     from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
+    from headless_ad.hardware import resolve_device
     from headless_ad.tasks import get_task
 
     if config.num_instances < 1 or config.horizon < 0:
@@ -244,13 +247,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    device = torch.device(
-        "cuda"
-        if config.device == "auto" and torch.cuda.is_available()
-        else "cpu"
-        if config.device == "auto"
-        else config.device
-    )
+    device = resolve_device(config.device)
     model = model_from_checkpoint(checkpoint, device)
     baselines = {name: run_baselines(task, suite, config.seed) for name, suite in suites.items()}
     results = evaluate_in_context(

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +97,17 @@ def load_store(path: Path) -> HistoryStore:
         meta = json.loads(meta_file.read_text())
     except json.JSONDecodeError as error:
         raise HistoryStoreError(f"{meta_file}: not valid JSON ({error})") from None
+    if not isinstance(meta, dict):
+        raise HistoryStoreError(f"{meta_file}: not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
         raise HistoryStoreError(
             f"{meta_file}: format_version {meta.get('format_version')!r}, this code reads {FORMAT_VERSION}"
         )
     arrays: dict[str, np.ndarray] = {}
+    known = {f.name for f in fields(HistoryStore)} - {"path", "meta"}
     for name in meta.get("arrays", []):
+        if name not in known:
+            raise HistoryStoreError(f"{meta_file}: unknown array {name!r}")
         file = path / f"{name}.npy"
         if not file.is_file():
             raise HistoryStoreError(f"{file}: missing")
@@ -139,7 +144,7 @@ class Batch:
 class WindowSampler:
     """Samples (instance, window start) uniformly and cuts `seq_len`-step windows out of a store.
 
-    `instances` restricts sampling to a subset. `shard=(rank, world_size)`: every rank draws the
+    `shard=(rank, world_size)`: every rank draws the
     same global batch of `batch_size` windows and keeps its contiguous block of rows
     (`shard_rows`), so data-parallel training sees exactly the batches of a single process.
     """
@@ -151,7 +156,6 @@ class WindowSampler:
         batch_size: int,
         seed: int,
         device: torch.device | str = "cpu",
-        instances: np.ndarray | None = None,
         shard: tuple[int, int] = (0, 1),
     ) -> None:
         if seq_len > store.horizon:
@@ -160,7 +164,6 @@ class WindowSampler:
         self.seq_len = seq_len
         self.batch_size = batch_size
         self.device = torch.device(device)
-        self.instances = np.arange(store.num_instances) if instances is None else instances
         self.rng = np.random.default_rng(seed)
         rank, world_size = shard
         per_rank = batch_size // world_size
@@ -168,28 +171,26 @@ class WindowSampler:
 
     def sample(self) -> Batch:
         store, length = self.store, self.seq_len
-        rows = np.sort(self.rng.choice(self.instances, self.batch_size))[self.shard_rows]
+        rows = np.sort(self.rng.integers(0, store.num_instances, self.batch_size))[self.shard_rows]
         starts = self.rng.integers(0, store.horizon - length + 1, self.batch_size)[self.shard_rows]
         # One extra step in front of the window provides each step's previous action and reward.
         steps = starts[:, None] + np.arange(-1, length)[None, :]
-        actions = np.asarray(store.actions[rows])
-        rewards = np.asarray(store.rewards[rows])
-        taken = np.take_along_axis(actions, np.maximum(steps, 0), axis=1).astype(np.int64)
-        got = np.take_along_axis(rewards, np.maximum(steps, 0), axis=1)
+        # Read only the window's entries (not whole rows) from the memory-mapped arrays.
+        rows_2d, clipped = rows[:, None], np.maximum(steps, 0)
+        taken = np.asarray(store.actions[rows_2d, clipped]).astype(np.int64)
+        got = np.asarray(store.rewards[rows_2d, clipped], dtype=np.float32)
         taken[steps < 0] = -1
         got[steps < 0] = 0.0
         observations = None
         if store.observations is not None:
-            obs = np.asarray(store.observations[rows])
-            index = steps[:, 1:]
-            window = np.take_along_axis(obs, index.reshape(index.shape + (1,) * (obs.ndim - 2)), axis=1)
+            window = np.asarray(store.observations[rows_2d, steps[:, 1:]])
             # Discrete observations are stored compactly; embedding look-ups want int64.
             window = window.astype(np.int64 if np.issubdtype(window.dtype, np.integer) else np.float32)
             observations = torch.from_numpy(window).to(self.device)
         return Batch(
             observations=observations,
             prev_actions=torch.from_numpy(taken[:, :-1]).to(self.device),
-            prev_rewards=torch.from_numpy(got[:, :-1].astype(np.float32)).to(self.device),
+            prev_rewards=torch.from_numpy(got[:, :-1]).to(self.device),
             targets=torch.from_numpy(taken[:, 1:]).to(self.device),
             action_mask=torch.from_numpy(np.asarray(store.action_mask[rows])).to(self.device),
         )

@@ -4,6 +4,7 @@ the available actions, periodic in-context evaluation, TensorBoard and atomic ch
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -16,9 +17,10 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
-from headless_ad.checkpoints import CHECKPOINT_VERSION, atomic_torch_save, load_checkpoint
+from headless_ad.checkpoints import CHECKPOINT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint
 from headless_ad.collect import CollectConfig, collect, collect_path
 from headless_ad.evaluate import curves_figure, evaluate_in_context, format_table, run_baselines
+from headless_ad.hardware import resolve_device, resolve_precision
 from headless_ad.histories import WindowSampler, load_store
 from headless_ad.losses import LossKind, headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
@@ -80,11 +82,21 @@ class TrainConfig:
             (self.total_steps >= 1, f"total_steps must be >= 1, got {self.total_steps}"),
             (0 <= self.warmup_steps <= self.total_steps, "warmup_steps must be in [0, total_steps]"),
             (self.scoring.similarity in ("dot", "cosine"), "similarity must be dot or cosine"),
+            (self.log_every >= 1 and self.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1"),
+            (self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}"),
+            (self.eval_instances >= 1, f"eval_instances must be >= 1, got {self.eval_instances}"),
+            (0 <= self.model.dropout < 1, f"model.dropout must be in [0, 1), got {self.model.dropout}"),
+            (self.model.n_layers >= 1, f"model.n_layers must be >= 1, got {self.model.n_layers}"),
+            (
+                self.model.n_heads >= 1 and self.model.d_model % (2 * self.model.n_heads) == 0,
+                f"model.d_model={self.model.d_model} must split into {self.model.n_heads} heads of even width",
+            ),
             (self.loss in ("infonce", "mse"), f"loss must be infonce or mse, got {self.loss!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        resolve_device(self.device)
         for suite in self.eval_suites:
             task.parse_suite(suite, self.eval_instances, self.collect.horizon, self.collect.seed)
 
@@ -111,30 +123,15 @@ def init_distributed(device: torch.device) -> Distributed:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return Distributed()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(torch.distributed.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def resolve_precision(name: str, device: torch.device) -> torch.dtype:
-    if name == "fp32":
-        return torch.float32
-    if name == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return torch.float32
-    # Without native bf16 instructions, CPU autocast to bf16 is slower than fp32.
-    return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
+        if device.type == "cuda":
+            torch.cuda.set_device(local_rank)
+        # Rank 0 alone collects and evaluates while the others wait: allow it time.
+        torch.distributed.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=2)
+        )
+    return Distributed(torch.distributed.get_rank(), world_size, local_rank)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -181,6 +178,8 @@ def train(config: TrainConfig) -> Path:
         torch.set_num_threads(config.threads)
     world = init_distributed(resolve_device(config.device))
     device = resolve_device(config.device, world.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if config.batch_size % world.world_size:
         raise ValueError(f"batch_size {config.batch_size} does not split over {world.world_size} processes")
     dtype = resolve_precision(config.precision, device)
@@ -203,6 +202,7 @@ def train(config: TrainConfig) -> Path:
     model = HeadlessTransformer(model_config).to(device)
     # Same seed on every rank, so the replicas start equal (DDP also broadcasts rank 0's weights).
     trained = model if world.world_size == 1 else torch.nn.parallel.DistributedDataParallel(model)
+    torch.manual_seed(config.seed + world.rank)  # independent dropout masks per rank
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
@@ -217,12 +217,16 @@ def train(config: TrainConfig) -> Path:
     step = 0
     if config.resume:
         checkpoint = load_checkpoint(checkpoint_path, expected_task=config.task, map_location=device)
+        if checkpoint["model_config"] != dataclasses.asdict(model_config):
+            raise CheckpointError(f"{checkpoint_path}: its model config differs from this run's (see config.json)")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         embedding_generator.set_state(checkpoint["embedding_generator"].to(embedding_generator.get_state().device))
         sampler.rng.bit_generator.state = checkpoint["sampler_rng"]
         torch.set_rng_state(checkpoint["torch_rng"])
+        if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
         step = checkpoint["step"]
         if world.is_main:
             print(f"resuming {checkpoint_path} at step {step}")
@@ -254,6 +258,7 @@ def train(config: TrainConfig) -> Path:
                 "embedding_generator": embedding_generator.get_state(),
                 "sampler_rng": sampler.rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "step": step,
             },
             checkpoint_path,
