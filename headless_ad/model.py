@@ -44,6 +44,9 @@ class ModelConfig:
     observation_size: int = 0
     """Number of discrete observations, or the dimension of continuous ones (set from the task)."""
     rope_base: float = 10_000.0
+    reward_gated_action: bool = False
+    """Also feed the previous action's embedding times its reward, so the first attention layer
+    can gather per-action reward sums directly (an input feature, not in the paper)."""
 
 
 def _rotary_tables(head_dim: int, max_positions: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,6 +143,7 @@ class HeadlessTransformer(nn.Module):
         self.prompt_in = nn.Linear(d, d)
         self.action_in = nn.Linear(d, d, bias=False)
         self.reward_in = nn.Linear(1, d)
+        self.action_reward_in = nn.Linear(d, d, bias=False) if config.reward_gated_action else None
         if config.observation_kind == "discrete":
             self.observation_in: nn.Module | None = nn.Embedding(config.observation_size, d)
         elif config.observation_kind == "continuous":
@@ -171,6 +175,8 @@ class HeadlessTransformer(nn.Module):
     ) -> torch.Tensor:
         """(B, T, D) tokens from observations (B, T[, obs]), previous-action embeddings and rewards."""
         tokens = self.action_in(prev_action_vectors) + self.reward_in(prev_rewards.unsqueeze(-1))
+        if self.action_reward_in is not None:
+            tokens = tokens + self.action_reward_in(prev_action_vectors * prev_rewards.unsqueeze(-1))
         if self.observation_in is not None:
             if observations is None:
                 raise ValueError("this model was built for observations but got none")
