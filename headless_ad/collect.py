@@ -18,7 +18,7 @@ from headless_ad.tasks import get_task
 @dataclass
 class CollectConfig:
     task: str = "bandit"
-    """Environment family (bandit, darkroom)."""
+    """Environment family (bandit, darkroom, contextual_bandit)."""
     out: Path | None = None
     """Store directory; default runs/histories/<task>-<source>-n<instances>-t<horizon>-s<seed>."""
     num_instances: int = 10_000

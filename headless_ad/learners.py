@@ -1,8 +1,9 @@
 """Source algorithms, vectorised over environment instances.
 
-Every learner holds the statistics of all instances in (num_envs, max_actions) arrays and acts
-for all of them with a handful of numpy operations. `action_mask` says which actions each
-instance offers; a learner never picks one outside it.
+Thompson Sampling, UCB, LinUCB, tabular Q-learning and random. Every learner holds the
+statistics of all instances in (num_envs, max_actions, ...) arrays and acts for all of them with
+a handful of numpy operations. `action_mask` says which actions each instance offers; a learner
+never picks one outside it.
 """
 
 from __future__ import annotations
@@ -172,3 +173,57 @@ class QLearning:
         targets = rewards + self.discount * np.where(terminations, 0.0, next_values)
         self.q[rows, observations, actions] += self.learning_rate * (targets - self.q[rows, observations, actions])
         self.episodes += np.logical_or(terminations, truncations)
+
+
+class LinUCB:
+    """Disjoint LinUCB (Li et al. 2010) for linear contextual bandits: one ridge regression per arm.
+
+    Arm a keeps A_a = ridge * I + sum x x^T and b_a = sum r x over the contexts it was pulled
+    in, and scores a context x by theta_a . x + alpha * sqrt(x^T A_a^-1 x) with theta_a =
+    A_a^-1 b_a. Only A^-1 is stored, shape (num_envs, max_actions, dim, dim), and kept current
+    with a Sherman-Morrison rank-one update, so no step inverts a matrix. Observations are the
+    contexts, (num_envs, dim).
+    """
+
+    def __init__(
+        self,
+        action_mask: np.ndarray,
+        rng: np.random.Generator,
+        dim: int,
+        alpha: float = 0.3,
+        ridge: float = 1.0,
+    ) -> None:
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        if ridge <= 0:
+            raise ValueError(f"ridge must be > 0, got {ridge}")
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.action_mask = action_mask
+        self.rng = rng
+        self.alpha = alpha
+        num_envs, max_actions = action_mask.shape
+        self.a_inv = np.broadcast_to(np.eye(dim) / ridge, (num_envs, max_actions, dim, dim)).copy()
+        self.b = np.zeros((num_envs, max_actions, dim))
+
+    def scores(self, observations: np.ndarray) -> np.ndarray:
+        """(num_envs, max_actions) upper confidence bound of every arm in the given contexts."""
+        x = np.asarray(observations, dtype=np.float64)
+        theta = np.einsum("naij,naj->nai", self.a_inv, self.b)
+        a_inv_x = np.einsum("naij,nj->nai", self.a_inv, x)
+        # Rounding can push a tiny variance below zero; clip before the square root.
+        variance = np.maximum(np.einsum("nai,ni->na", a_inv_x, x), 0.0)
+        return np.einsum("nai,ni->na", theta, x) + self.alpha * np.sqrt(variance)
+
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        return masked_argmax(self.scores(observations), self.action_mask, self.rng)
+
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
+        rows = np.arange(len(actions))
+        x = np.asarray(observations, dtype=np.float64)
+        a_inv = self.a_inv[rows, actions]  # (num_envs, dim, dim), symmetric
+        a_inv_x = np.einsum("nij,nj->ni", a_inv, x)
+        # (A + x x^T)^-1 = A^-1 - (A^-1 x)(A^-1 x)^T / (1 + x^T A^-1 x), using A^-1 = A^-T.
+        denominator = 1.0 + np.einsum("ni,ni->n", a_inv_x, x)
+        self.a_inv[rows, actions] = a_inv - a_inv_x[:, :, None] * a_inv_x[:, None, :] / denominator[:, None, None]
+        self.b[rows, actions] += np.asarray(rewards, dtype=np.float64)[:, None] * x

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from headless_ad.tasks.bandit import BanditTask
 from headless_ad.tasks.base import Suite, Task
+from headless_ad.tasks.contextual_bandit import ContextualBanditTask
 from headless_ad.tasks.darkroom import DarkroomTask
 
-TASKS: dict[str, Task] = {"bandit": BanditTask(), "darkroom": DarkroomTask()}
+TASKS: dict[str, Task] = {
+    "bandit": BanditTask(),
+    "contextual_bandit": ContextualBanditTask(),
+    "darkroom": DarkroomTask(),
+}
 
 
 def get_task(name: str) -> Task:
