@@ -42,8 +42,9 @@ def forward(model, embeddings, mask, prev_actions, prev_rewards, observations=No
     return model(embeddings, mask, observations, vectors, prev_rewards, cache=cache)
 
 
-def test_output_at_step_t_ignores_later_steps() -> None:
-    model = make_model()
+@pytest.mark.parametrize("gated", [False, True])
+def test_output_at_step_t_ignores_later_steps(gated: bool) -> None:
+    model = make_model(reward_gated_action=gated)
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
     base = forward(model, embeddings, mask, prev_actions, prev_rewards)
     changed_actions, changed_rewards = prev_actions.clone(), prev_rewards.clone()
@@ -66,9 +67,9 @@ def test_padded_prompt_slots_change_nothing() -> None:
     torch.testing.assert_close(out[:1], alone, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("observation_kind", ["none", "discrete"])
-def test_kv_cache_decoding_equals_full_forward(observation_kind: str) -> None:
-    model = make_model(observation_kind)
+@pytest.mark.parametrize(("observation_kind", "gated"), [("none", False), ("discrete", False), ("none", True)])
+def test_kv_cache_decoding_equals_full_forward(observation_kind: str, gated: bool) -> None:
+    model = make_model(observation_kind, reward_gated_action=gated)
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
     observations = torch.randint(0, 5, prev_actions.shape) if observation_kind == "discrete" else None
     full = forward(model, embeddings, mask, prev_actions, prev_rewards, observations)
