@@ -2,8 +2,9 @@
 
     python benchmarks/bench.py            (or: make bench)
 
-* collection: vectorised Thompson Sampling over a native VectorEnv, against the same algorithm
-  stepped per instance through gymnasium's SyncVectorEnv (what a user would otherwise write);
+* collection: vectorised Thompson Sampling and Q-learning over native VectorEnvs, against the
+  same algorithms stepped per instance through gymnasium's SyncVectorEnv (what a user would
+  otherwise write);
 * in-context evaluation: KV-cache decoding against re-running the whole window for every action;
 * training: tokens/s, data-loading share of step time, and model FLOP utilisation against this
   machine's fp32 matmul throughput measured in the same run.
@@ -21,15 +22,17 @@ import numpy as np
 import torch
 
 from envs.bandit import BernoulliBandit
+from envs.darkroom import Darkroom
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.evaluate import ModelAgent
 from headless_ad.histories import WindowSampler, load_store, write_store
-from headless_ad.learners import ThompsonSampling
+from headless_ad.learners import QLearning, ThompsonSampling
 from headless_ad.losses import headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
+from headless_ad.tasks.darkroom import DarkroomSuite
 
 
 def timed(fn) -> float:
@@ -70,16 +73,56 @@ def bench_collection(num_instances: int, horizon: int) -> dict[str, float]:
     return {"vectorised": steps / vectorised, "per_instance": steps / looped}
 
 
-def bench_evaluation(model: HeadlessTransformer, num_instances: int, horizon: int, num_arms: int) -> dict[str, float]:
-    mask = np.ones((num_instances, num_arms), dtype=bool)
+def bench_q_learning(num_instances: int, horizon: int) -> dict[str, float]:
+    task = get_task("darkroom")
+    suite = DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=0)
+    env = task.make_env(suite)
+    learner = task.make_learner("q_learning", env, suite, np.random.default_rng(0))
+    vectorised = timed(lambda: run_learner(env, learner, horizon, 0))
+
+    goals, actions = suite.sample()
+    sync = gym.vector.SyncVectorEnv(
+        [lambda g=g, a=a: Darkroom(goal=int(g), actions=a) for g, a in zip(goals, actions, strict=True)],
+        autoreset_mode="SameStep",
+    )
+    one_mask = np.ones((1, actions.shape[1]), dtype=bool)
+    episodes = horizon // suite.episode_len
+    learners = [QLearning(one_mask, np.random.default_rng(i), 81, num_episodes=episodes) for i in range(num_instances)]
+
+    def per_instance() -> None:
+        observations, _ = sync.reset(seed=0)
+        for _ in range(horizon):
+            taken = np.array([learner.act(observations[i : i + 1])[0] for i, learner in enumerate(learners)])
+            next_observations, rewards, terminated, truncated, info = sync.step(taken)
+            done = terminated | truncated
+            final = np.where(done, info.get("final_obs", next_observations), next_observations).astype(np.int64)
+            for i, learner in enumerate(learners):
+                learner.update(
+                    observations[i : i + 1], taken[i : i + 1], rewards[i : i + 1], next_observations=final[i : i + 1],
+                    terminations=terminated[i : i + 1], truncations=truncated[i : i + 1],
+                )  # fmt: skip
+            observations = next_observations
+
+    looped = timed(per_instance)
+    steps = num_instances * horizon
+    return {"vectorised": steps / vectorised, "per_instance": steps / looped}
+
+
+def bench_evaluation(
+    model: HeadlessTransformer, num_instances: int, horizon: int, num_actions: int, observations: int = 0
+) -> dict[str, float]:
+    """Model steps/s acting in-context: KV cache (re-encoding every window/4 steps once the window
+    is full) against re-running the whole window for every action."""
+    mask = np.ones((num_instances, num_actions), dtype=bool)
     rng = np.random.default_rng(0)
 
     def rollout(use_cache: bool) -> float:
         agent = ModelAgent(model, mask, "sample", ActionScoring(), seed=0, use_cache=use_cache)
         start = time.perf_counter()
         for _ in range(horizon):
-            actions = agent.act(np.zeros(num_instances, dtype=np.int64))
-            agent.update(None, actions, rng.random(num_instances).astype(np.float32))
+            obs = rng.integers(0, max(observations, 1), num_instances)
+            actions = agent.act(obs)
+            agent.update(obs, actions, rng.random(num_instances).astype(np.float32))
         return num_instances * horizon / (time.perf_counter() - start)
 
     return {"kv_cache": rollout(True), "full_recompute": rollout(False)}
@@ -147,9 +190,15 @@ def main() -> None:
     torch.manual_seed(0)
 
     collection = bench_collection(num_instances=1000, horizon=300)
+    q_learning = bench_q_learning(num_instances=200, horizon=2000)
     model_config = ModelConfig(d_model=128, n_layers=3, n_heads=4, max_steps=300)
     model = HeadlessTransformer(model_config).eval()
-    evaluation = bench_evaluation(model, num_instances=100, horizon=300, num_arms=20)
+    evaluation = bench_evaluation(model, num_instances=100, horizon=300, num_actions=20)
+    dark_config = ModelConfig(d_model=64, n_layers=3, n_heads=4, max_steps=200, observation_kind="discrete",
+                              observation_size=81)  # fmt: skip
+    dark_evaluation = bench_evaluation(
+        HeadlessTransformer(dark_config).eval(), num_instances=50, horizon=800, num_actions=50, observations=81
+    )
     peak = matmul_flops()
     training = bench_training(model_config, batch_size=16, steps=10, tmp=Path("runs/bench-store"))
 
@@ -164,9 +213,16 @@ def main() -> None:
         f"| collection, Thompson Sampling, 1000 bandits x 300 steps (env-steps/s) | {collection['vectorised']:,.0f} "
         f"| {collection['per_instance']:,.0f} (per instance, SyncVectorEnv) "
         f"| {collection['vectorised'] / collection['per_instance']:.0f}x |",
-        f"| in-context evaluation, CPU preset model, 100 bandits x 300 steps, 20 arms (steps/s) "
-        f"| {evaluation['kv_cache']:,.0f} (KV cache) | {evaluation['full_recompute']:,.0f} (full recompute) "
+        f"| collection, tabular Q-learning, 200 Darkrooms x 2000 steps (env-steps/s) | {q_learning['vectorised']:,.0f} "
+        f"| {q_learning['per_instance']:,.0f} (per instance, SyncVectorEnv) "
+        f"| {q_learning['vectorised'] / q_learning['per_instance']:.0f}x |",
+        f"| in-context evaluation, bandit (d_model 128, 3 layers, window 300), 100 bandits x 300 steps, 20 arms "
+        f"(steps/s) | {evaluation['kv_cache']:,.0f} (KV cache) | {evaluation['full_recompute']:,.0f} (full recompute) "
         f"| {evaluation['kv_cache'] / evaluation['full_recompute']:.1f}x |",
+        f"| in-context evaluation, Darkroom (d_model 64, 3 layers, window 200, re-encode every 50), 50 rooms x 800 "
+        f"steps (steps/s) | {dark_evaluation['kv_cache']:,.0f} (KV cache) "
+        f"| {dark_evaluation['full_recompute']:,.0f} (full recompute) "
+        f"| {dark_evaluation['kv_cache'] / dark_evaluation['full_recompute']:.1f}x |",
         "",
         "Training, CPU preset model (d_model 128, 3 layers), batch 16 x 320 tokens, fp32:",
         "",
