@@ -9,18 +9,20 @@ from headless_ad.train import TrainConfig
 
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "bandit": (
-        "Bernoulli bandits, CPU preset (the demo): a 0.6M-parameter model, about 15 minutes on 2 cores.",
+        "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 16 minutes on 2 cores.",
         TrainConfig(
             task="bandit",
             run_name="bandit",
             collect=CollectConfig(task="bandit"),
-            model=ModelConfig(d_model=128, n_layers=3, n_heads=4, reward_gated_action=True),
+            model=ModelConfig(d_model=64, n_layers=3, n_heads=4),
             scoring=ActionScoring(similarity="cosine", temperature=0.3, scale_by_log_actions=True),
             batch_size=16,
             learning_rate=3e-3,
-            total_steps=3_500,
-            eval_every=1_000,
+            total_steps=6_000,
+            eval_every=2_000,
             threads=2,
+            # Measured: bf16 autocast gains under 5% at this width on CPU; fp32 runs anywhere.
+            precision="fp32",
         ),
     ),
     "bandit-paper": (
