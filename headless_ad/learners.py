@@ -73,7 +73,9 @@ class ThompsonSampling:
         self.beta = np.full(action_mask.shape, prior_beta)
 
     def act(self, observations: np.ndarray) -> np.ndarray:
-        return masked_argmax(self.rng.beta(self.alpha, self.beta), self.action_mask, self.rng)
+        # Continuous posterior samples never tie, so a plain argmax needs no random tie-breaking.
+        samples = np.where(self.action_mask, self.rng.beta(self.alpha, self.beta), -np.inf)
+        return samples.argmax(axis=1)
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         rows = np.arange(len(actions))
@@ -152,9 +154,14 @@ class QLearning:
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         rows = np.arange(len(observations))
-        greedy = masked_argmax(self.q[rows, observations], self.action_mask, self.rng)
-        uniform = masked_argmax(np.zeros(self.action_mask.shape), self.action_mask, self.rng)
-        return np.where(self.rng.random(len(observations)) < self.epsilon, uniform, greedy)
+        # Q starts U(0, 1) and moves by continuous updates, so greedy ties do not occur in practice.
+        actions = np.where(self.action_mask, self.q[rows, observations], -np.inf).argmax(axis=1)
+        explore = np.flatnonzero(self.rng.random(len(observations)) < self.epsilon)
+        if explore.size:  # uniform over the available actions, for the exploring instances only
+            actions[explore] = masked_argmax(
+                np.zeros((explore.size, self.action_mask.shape[1])), self.action_mask[explore], self.rng
+            )
+        return actions
 
     def update(
         self,
