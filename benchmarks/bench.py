@@ -224,7 +224,7 @@ def main() -> None:
         f"| {dark_evaluation['full_recompute']:,.0f} (full recompute) "
         f"| {dark_evaluation['kv_cache'] / dark_evaluation['full_recompute']:.1f}x |",
         "",
-        "Training, CPU preset model (d_model 128, 3 layers), batch 16 x 320 tokens, fp32:",
+        "Training, d_model 128, 3 layers, batch 16 x 320 tokens, fp32:",
         "",
         f"- {training['tokens_per_second']:,.0f} tokens/s ({training['steps_per_second']:.2f} optimizer steps/s)",
         f"- data loading {100 * training['data_fraction']:.1f}% of step time",
