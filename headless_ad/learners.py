@@ -73,9 +73,7 @@ class ThompsonSampling:
         self.beta = np.full(action_mask.shape, prior_beta)
 
     def act(self, observations: np.ndarray) -> np.ndarray:
-        # Continuous posterior samples never tie, so a plain argmax needs no random tie-breaking.
-        samples = np.where(self.action_mask, self.rng.beta(self.alpha, self.beta), -np.inf)
-        return samples.argmax(axis=1)
+        return masked_argmax(self.rng.beta(self.alpha, self.beta), self.action_mask, self.rng)
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         rows = np.arange(len(actions))
