@@ -10,6 +10,7 @@ import numpy as np
 from envs.bandit import BernoulliBanditVectorEnv
 from headless_ad.learners import UCB, Learner, RandomLearner, ThompsonSampling
 from headless_ad.rollout import Rollout
+from headless_ad.tasks.base import parse_arms_suite
 
 MeanDistribution = Literal["skewed", "inverse", "uniform"]
 
@@ -77,27 +78,7 @@ class BanditTask:
             "inverse": replace(base, means="inverse", seed=1_001),
             "all_new": replace(base, seed=1_002),
         }
-        if spec in named:
-            return named[spec]
-        if spec.startswith("num_") and spec[4:].isdigit():
-            arms = int(spec[4:])
-            return replace(base, min_arms=arms, max_arms=arms, seed=1_000 + arms)
-        if "=" not in spec:
-            known = ", ".join([*named, "num_<arms>"])
-            raise ValueError(f"unknown bandit suite {spec!r}; use one of {known} or key=value pairs")
-        fields: dict[str, Any] = {}
-        for item in spec.split(","):
-            key, _, value = item.partition("=")
-            if key == "arms":
-                low, _, high = value.partition("-")
-                fields["min_arms"], fields["max_arms"] = int(low), int(high or low)
-            elif key == "means":
-                fields["means"] = value
-            elif key in ("instances", "seed", "horizon"):
-                fields["num_instances" if key == "instances" else key] = int(value)
-            else:
-                raise ValueError(f"unknown key {key!r} in suite spec {spec!r} (arms, means, instances, seed, horizon)")
-        return replace(base, **fields)
+        return parse_arms_suite(spec, base, named, "bandit", {"means": ("means", str)})
 
     def make_env(self, suite: BanditSuite, rows: slice | None = None) -> BernoulliBanditVectorEnv:
         num_arms, means = suite.sample()

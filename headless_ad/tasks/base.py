@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -57,3 +59,43 @@ class Task(Protocol):
     def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         """(x, y) of the mean learning curve, for figures."""
         ...
+
+
+def parse_arms_suite(
+    spec: str,
+    base: Any,
+    named: dict[str, Any],
+    family: str,
+    extra_keys: dict[str, tuple[str, Callable[[str], Any]]],
+) -> Any:
+    """Suites of families whose instances differ in their number of arms: a name from `named`,
+    `num_<arms>` (seed base.seed + arms), or `key=value,...` pairs over `base` with keys arms
+    (`arms=50` or `arms=4-20`), instances, seed, horizon and the family's `extra_keys`
+    (key -> (suite field, converter))."""
+    if spec in named:
+        return named[spec]
+    if spec.startswith("num_") and spec[4:].isdigit():
+        arms = int(spec[4:])
+        return replace(base, min_arms=arms, max_arms=arms, seed=base.seed + arms)
+    if "=" not in spec:
+        raise ValueError(
+            f"unknown {family} suite {spec!r}; use one of {', '.join(named)}, num_<arms> or key=value pairs"
+        )
+    keys = {"instances": ("num_instances", int), "seed": ("seed", int), "horizon": ("horizon", int), **extra_keys}
+    fields: dict[str, Any] = {}
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        try:
+            if key == "arms":
+                low, _, high = value.partition("-")
+                fields["min_arms"], fields["max_arms"] = int(low), int(high or low)
+            elif key in keys:
+                name, convert = keys[key]
+                fields[name] = convert(value)
+            else:
+                raise KeyError(key)
+        except KeyError:
+            raise ValueError(f"unknown key {key!r} in suite spec {spec!r} (arms, {', '.join(keys)})") from None
+        except ValueError:
+            raise ValueError(f"bad value {value!r} for {key!r} in suite spec {spec!r}") from None
+    return replace(base, **fields)

@@ -15,6 +15,7 @@ import numpy as np
 from envs.contextual_bandit import ContextualBanditVectorEnv
 from headless_ad.learners import Learner, LinUCB, RandomLearner
 from headless_ad.rollout import Rollout
+from headless_ad.tasks.base import parse_arms_suite
 
 DIM = 2
 
@@ -82,27 +83,7 @@ class ContextualBanditTask:
             "eval": replace(base, seed=3_001),
             "eval_scaled": replace(base, embedding_scale=2.0, seed=3_002),
         }
-        if spec in named:
-            return named[spec]
-        if spec.startswith("num_") and spec[4:].isdigit():
-            arms = int(spec[4:])
-            return replace(base, min_arms=arms, max_arms=arms, seed=3_000 + arms)
-        if "=" not in spec:
-            known = ", ".join([*named, "num_<arms>"])
-            raise ValueError(f"unknown contextual bandit suite {spec!r}; use one of {known} or key=value pairs")
-        fields: dict[str, Any] = {}
-        for item in spec.split(","):
-            key, _, value = item.partition("=")
-            if key == "arms":
-                low, _, high = value.partition("-")
-                fields["min_arms"], fields["max_arms"] = int(low), int(high or low)
-            elif key == "scale":
-                fields["embedding_scale"] = float(value)
-            elif key in ("instances", "seed", "horizon"):
-                fields["num_instances" if key == "instances" else key] = int(value)
-            else:
-                raise ValueError(f"unknown key {key!r} in suite spec {spec!r} (arms, scale, instances, seed, horizon)")
-        return replace(base, **fields)
+        return parse_arms_suite(spec, base, named, "contextual bandit", {"scale": ("embedding_scale", float)})
 
     def make_env(self, suite: ContextualBanditSuite, rows: slice | None = None) -> ContextualBanditVectorEnv:
         num_arms, embeddings = suite.sample()
