@@ -23,6 +23,28 @@ def _check_means(means: np.ndarray) -> None:
         raise ValueError("arm means must be finite probabilities in [0, 1]")
 
 
+def arm_counts(num_arms: np.ndarray | int, num_envs: int) -> np.ndarray:
+    """Per-instance arm counts (one int broadcasts to all), each at least 2."""
+    counts = np.broadcast_to(np.asarray(num_arms, dtype=np.int64), (num_envs,)).copy()
+    if np.any(counts < 2):
+        raise ValueError(f"a bandit needs at least 2 arms, got num_arms min {counts.min()}")
+    return counts
+
+
+def check_pulls(actions: np.ndarray, action_mask: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """The actions as int64, after checking that every live instance pulled one of its own arms."""
+    actions = np.asarray(actions, dtype=np.int64)
+    num_envs, max_arms = action_mask.shape
+    if actions.shape != (num_envs,):
+        raise ValueError(f"expected {num_envs} actions, got shape {actions.shape}")
+    valid = (actions >= 0) & (actions < max_arms)
+    valid &= action_mask[np.arange(num_envs), np.clip(actions, 0, max_arms - 1)]
+    if np.any(live & ~valid):
+        bad = int(np.flatnonzero(live & ~valid)[0])
+        raise ValueError(f"instance {bad} has {action_mask[bad].sum()} arms; arm {actions[bad]} does not exist")
+    return actions
+
+
 class BernoulliBandit(gym.Env[np.int64, np.int64]):
     """A bandit whose arm `a` pays 1 with probability `means[a]`, else 0.
 
@@ -94,9 +116,7 @@ class BernoulliBanditVectorEnv(gym.vector.VectorEnv):
         horizon: int = 300,
         arms_seed: int = 0,
     ) -> None:
-        num_arms = np.broadcast_to(np.asarray(num_arms, dtype=np.int64), (num_envs,)).copy()
-        if np.any(num_arms < 2):
-            raise ValueError(f"a bandit needs at least 2 arms, got num_arms min {num_arms.min()}")
+        num_arms = arm_counts(num_arms, num_envs)
         max_arms = int(num_arms.max())
         if means is None:
             means = np.random.default_rng(arms_seed).uniform(0.0, 1.0, (num_envs, max_arms))
@@ -133,16 +153,9 @@ class BernoulliBanditVectorEnv(gym.vector.VectorEnv):
         return np.zeros(self.num_envs, dtype=np.int64), {"action_mask": self.action_mask}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        actions = np.asarray(actions, dtype=np.int64)
         rows = np.arange(self.num_envs)
         live = ~self._needs_reset
-        if actions.shape != (self.num_envs,):
-            raise ValueError(f"expected {self.num_envs} actions, got shape {actions.shape}")
-        in_range = (actions >= 0) & (actions < self.action_mask.shape[1])
-        valid = in_range & self.action_mask[rows, np.clip(actions, 0, self.action_mask.shape[1] - 1)]
-        if np.any(live & ~valid):
-            bad = int(np.flatnonzero(live & ~valid)[0])
-            raise ValueError(f"instance {bad} has {self.num_arms[bad]} arms; arm {actions[bad]} does not exist")
+        actions = check_pulls(actions, self.action_mask, live)
         safe_actions = np.where(live, actions, 0)
         pulled_mean = self.means[rows, safe_actions]
         rewards = (self.np_random.random(self.num_envs) < pulled_mean).astype(np.float32)

@@ -21,6 +21,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
+from envs.bandit import arm_counts, check_pulls
+
 
 def random_embeddings(shape: tuple[int, ...], dim: int, seed: int) -> np.ndarray:
     """Arm embeddings of shape (*shape, dim), N(0, 1/dim) per coordinate."""
@@ -125,9 +127,7 @@ class ContextualBanditVectorEnv(gym.vector.VectorEnv):
         horizon: int = 300,
         arms_seed: int = 0,
     ) -> None:
-        num_arms = np.broadcast_to(np.asarray(num_arms, dtype=np.int64), (num_envs,)).copy()
-        if np.any(num_arms < 2):
-            raise ValueError(f"a bandit needs at least 2 arms, got num_arms min {num_arms.min()}")
+        num_arms = arm_counts(num_arms, num_envs)
         max_arms = int(num_arms.max())
         if embeddings is None:
             _check_common(dim, horizon)
@@ -175,16 +175,9 @@ class ContextualBanditVectorEnv(gym.vector.VectorEnv):
         return self._draw_contexts(), {"action_mask": self.action_mask}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        actions = np.asarray(actions, dtype=np.int64)
         rows = np.arange(self.num_envs)
         live = ~self._needs_reset
-        if actions.shape != (self.num_envs,):
-            raise ValueError(f"expected {self.num_envs} actions, got shape {actions.shape}")
-        in_range = (actions >= 0) & (actions < self.action_mask.shape[1])
-        valid = in_range & self.action_mask[rows, np.clip(actions, 0, self.action_mask.shape[1] - 1)]
-        if np.any(live & ~valid):
-            bad = int(np.flatnonzero(live & ~valid)[0])
-            raise ValueError(f"instance {bad} has {self.num_arms[bad]} arms; arm {actions[bad]} does not exist")
+        actions = check_pulls(actions, self.action_mask, live)
         safe_actions = np.where(live, actions, 0)
         expected = self.expected_rewards(self._contexts)
         optimal_arm = expected.argmax(axis=1)
