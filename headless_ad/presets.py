@@ -14,7 +14,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             task="bandit",
             run_name="bandit",
             collect=CollectConfig(task="bandit"),
-            model=ModelConfig(d_model=64, n_layers=3, n_heads=4),
+            model=ModelConfig(d_model=64, n_layers=3, n_heads=4, reward_gated_action=True),
             scoring=ActionScoring(similarity="cosine", temperature=0.3, scale_by_log_actions=True),
             batch_size=16,
             learning_rate=3e-3,
