@@ -9,7 +9,7 @@ from headless_ad.train import TrainConfig
 
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "bandit": (
-        "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 16 minutes on 2 cores.",
+        "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 17 minutes on 2 cores.",
         TrainConfig(
             task="bandit",
             run_name="bandit",
