@@ -10,7 +10,7 @@ import numpy as np
 from envs.bandit import BernoulliBanditVectorEnv
 from headless_ad.learners import UCB, Learner, RandomLearner, ThompsonSampling
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import parse_arms_suite
+from headless_ad.tasks.base import check_arms_suite, parse_arms_suite
 
 MeanDistribution = Literal["skewed", "inverse", "uniform"]
 
@@ -28,12 +28,7 @@ class BanditSuite:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.min_arms < 2:
-            raise ValueError(f"a bandit needs at least 2 arms, got min_arms={self.min_arms}")
-        if self.max_arms < self.min_arms:
-            raise ValueError(f"max_arms={self.max_arms} is below min_arms={self.min_arms}")
-        if self.num_instances < 1 or self.horizon < 1:
-            raise ValueError("num_instances and horizon must be >= 1")
+        check_arms_suite(self.num_instances, self.min_arms, self.max_arms, self.horizon)
         if self.means not in ("skewed", "inverse", "uniform"):
             raise ValueError(f"unknown mean distribution {self.means!r}")
 

@@ -61,6 +61,16 @@ class Task(Protocol):
         ...
 
 
+def check_arms_suite(num_instances: int, min_arms: int, max_arms: int, horizon: int) -> None:
+    """What every suite of a bandit family needs: at least 2 arms, a non-empty range, instances, steps."""
+    if min_arms < 2:
+        raise ValueError(f"a bandit needs at least 2 arms, got min_arms={min_arms}")
+    if max_arms < min_arms:
+        raise ValueError(f"max_arms={max_arms} is below min_arms={min_arms}")
+    if num_instances < 1 or horizon < 1:
+        raise ValueError("num_instances and horizon must be >= 1")
+
+
 def parse_arms_suite(
     spec: str,
     base: Any,

@@ -15,7 +15,7 @@ import numpy as np
 from envs.contextual_bandit import ContextualBanditVectorEnv
 from headless_ad.learners import Learner, LinUCB, RandomLearner
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import parse_arms_suite
+from headless_ad.tasks.base import check_arms_suite, parse_arms_suite
 
 DIM = 2
 
@@ -33,12 +33,7 @@ class ContextualBanditSuite:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.min_arms < 2:
-            raise ValueError(f"a bandit needs at least 2 arms, got min_arms={self.min_arms}")
-        if self.max_arms < self.min_arms:
-            raise ValueError(f"max_arms={self.max_arms} is below min_arms={self.min_arms}")
-        if self.num_instances < 1 or self.horizon < 1:
-            raise ValueError("num_instances and horizon must be >= 1")
+        check_arms_suite(self.num_instances, self.min_arms, self.max_arms, self.horizon)
         if self.dim < 1:
             raise ValueError(f"the context dimension must be >= 1, got dim={self.dim}")
         if not np.isfinite(self.embedding_scale) or self.embedding_scale <= 0:
