@@ -44,6 +44,10 @@ def load_checkpoint(path: Path, expected_task: str | None = None, map_location: 
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> HeadlessTransformer:
-    model = HeadlessTransformer(ModelConfig(**checkpoint["model_config"])).to(device)
-    model.load_state_dict(checkpoint["model"])
+    """The model to act with: the moving average of the weights when training kept one."""
+    try:
+        model = HeadlessTransformer(ModelConfig(**checkpoint["model_config"])).to(device)
+        model.load_state_dict(checkpoint.get("ema_model") or checkpoint["model"])
+    except (TypeError, RuntimeError) as error:
+        raise CheckpointError(f"weights and model config do not match this code's model ({error})") from None
     return model.eval()

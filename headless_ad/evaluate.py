@@ -62,13 +62,22 @@ class ModelAgent:
         self.embeddings_with_no_action = with_no_action_row(self.embeddings)
         self.cache = KVCache(model.config, num_envs, num_actions + self.window, self.device, self.embeddings.dtype)
         self.observations: list[torch.Tensor] = []
+        self.prev_observations: list[torch.Tensor] = []
         self.prev_actions: list[torch.Tensor] = [torch.full((num_envs,), -1, device=self.device)]
         self.prev_rewards: list[torch.Tensor] = [torch.zeros(num_envs, device=self.device)]
+        self.prev_dones: list[torch.Tensor] = [torch.zeros(num_envs, dtype=torch.bool, device=self.device)]
+        self.transitions = model.prev_observation_in is not None
 
     @torch.inference_mode()
     def act(self, observations: np.ndarray) -> np.ndarray:
         obs = torch.as_tensor(observations, device=self.device)
-        self.observations.append(obs.float() if obs.is_floating_point() else obs.long())
+        obs = obs.float() if obs.is_floating_point() else obs.long()
+        if self.observations:
+            self.prev_observations.append(self.observations[-1])
+        else:  # before the first step there is no previous observation: zeros, or -1 if discrete
+            none = torch.zeros_like(obs) if obs.is_floating_point() else torch.full_like(obs, -1)
+            self.prev_observations.append(none)
+        self.observations.append(obs)
         steps_cached = self.cache.length - self.cache.prompt_length
         if not self.use_cache:
             out = self._encode(min(len(self.observations), self.window), cache=None)
@@ -80,6 +89,8 @@ class ModelAgent:
                 obs[:, None] if self.model.observation_in else None,
                 embed_actions(self.embeddings_with_no_action, self.prev_actions[-1][:, None]),
                 self.prev_rewards[-1][:, None],
+                self.prev_observations[-1][:, None] if self.transitions else None,
+                self.prev_dones[-1][:, None] if self.transitions else None,
             )
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
@@ -95,15 +106,30 @@ class ModelAgent:
             embed_actions(self.embeddings_with_no_action, self._window(self.prev_actions, keep)),
             self._window(self.prev_rewards, keep),
             cache=cache,
+            prev_observations=self._window(self.prev_observations, keep) if self.transitions else None,
+            prev_dones=self._window(self.prev_dones, keep) if self.transitions else None,
         )[:, -1]
 
     @staticmethod
     def _window(history: list[torch.Tensor], keep: int) -> torch.Tensor:
         return torch.stack(history[-keep:], dim=1)
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
+    def update(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminations: np.ndarray | None = None,
+        truncations: np.ndarray | None = None,
+        **_: np.ndarray,
+    ) -> None:
         self.prev_actions.append(torch.as_tensor(actions, device=self.device).long())
         self.prev_rewards.append(torch.as_tensor(rewards, device=self.device).float())
+        ended = np.zeros(len(actions), dtype=bool)
+        for flags in (terminations, truncations):
+            if flags is not None:
+                ended |= np.asarray(flags, dtype=bool)
+        self.prev_dones.append(torch.as_tensor(ended, device=self.device))
 
 
 @dataclass
@@ -232,7 +258,7 @@ class EvaluateConfig:
 
 def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     """Evaluate a trained model on its task's suites; prints a table and writes it beside the checkpoint."""
-    from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
+    from headless_ad.checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
     from headless_ad.hardware import resolve_device
     from headless_ad.tasks import get_task
 
@@ -248,7 +274,10 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    model = model_from_checkpoint(checkpoint, device)
+    try:
+        model = model_from_checkpoint(checkpoint, device)
+    except CheckpointError as error:
+        raise CheckpointError(f"{config.checkpoint}: {error}") from None
     baselines = {name: run_baselines(task, suite, config.seed) for name, suite in suites.items()}
     results = evaluate_in_context(
         task,

@@ -135,6 +135,8 @@ class Batch:
     """A batch of history windows, as tensors."""
 
     observations: torch.Tensor | None  # (B, L) or (B, L, d)
+    prev_observations: torch.Tensor | None  # like observations; -1 / zeros where there is none
+    prev_dones: torch.Tensor | None  # (B, L) bool: the previous step ended an episode
     prev_actions: torch.Tensor  # (B, L) int64, -1 where there is no previous action
     prev_rewards: torch.Tensor  # (B, L) float32
     targets: torch.Tensor  # (B, L) int64: the action the source algorithm took
@@ -181,14 +183,22 @@ class WindowSampler:
         got = np.asarray(store.rewards[rows_2d, clipped], dtype=np.float32)
         taken[steps < 0] = -1
         got[steps < 0] = 0.0
-        observations = None
+        observations = prev_observations = prev_dones = None
         if store.observations is not None:
-            window = np.asarray(store.observations[rows_2d, steps[:, 1:]])
+            window = np.asarray(store.observations[rows_2d, clipped])
             # Discrete observations are stored compactly; embedding look-ups want int64.
             window = window.astype(np.int64 if np.issubdtype(window.dtype, np.integer) else np.float32)
-            observations = torch.from_numpy(window).to(self.device)
+            window[steps < 0] = -1 if window.dtype == np.int64 else 0.0
+            observations = torch.from_numpy(window[:, 1:]).to(self.device)
+            prev_observations = torch.from_numpy(window[:, :-1]).to(self.device)
+            ended = np.zeros(steps.shape, dtype=bool)
+            if store.dones is not None:
+                ended = np.asarray(store.dones[rows_2d, clipped]) & (steps >= 0)
+            prev_dones = torch.from_numpy(ended[:, :-1]).to(self.device)
         return Batch(
             observations=observations,
+            prev_observations=prev_observations,
+            prev_dones=prev_dones,
             prev_actions=torch.from_numpy(taken[:, :-1]).to(self.device),
             prev_rewards=torch.from_numpy(got[:, :-1]).to(self.device),
             targets=torch.from_numpy(taken[:, 1:]).to(self.device),

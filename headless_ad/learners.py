@@ -58,7 +58,11 @@ class RandomLearner:
 
 
 class ThompsonSampling:
-    """Thompson Sampling for Bernoulli rewards with a Beta(prior_alpha, prior_beta) prior per arm."""
+    """Thompson Sampling for Bernoulli rewards with a Beta(prior_alpha, prior_beta) prior per arm.
+
+    The posteriors of the available arms are kept in flat arrays, so every step draws exactly one
+    Beta sample per real arm (Beta sampling is most of the step's cost; padding would waste it).
+    """
 
     def __init__(
         self,
@@ -69,16 +73,23 @@ class ThompsonSampling:
     ) -> None:
         self.action_mask = action_mask
         self.rng = rng
-        self.alpha = np.full(action_mask.shape, prior_alpha)
-        self.beta = np.full(action_mask.shape, prior_beta)
+        self.available = np.flatnonzero(action_mask)
+        # slot[i, a]: where arm a of instance i lives in the flat arrays (-1 for padding).
+        self.slot = np.full(action_mask.shape, -1)
+        self.slot[action_mask] = np.arange(self.available.size)
+        self.alpha = np.full(self.available.size, prior_alpha)
+        self.beta = np.full(self.available.size, prior_beta)
 
     def act(self, observations: np.ndarray) -> np.ndarray:
-        return masked_argmax(self.rng.beta(self.alpha, self.beta), self.action_mask, self.rng)
+        # Continuous samples never tie, so a plain argmax with padding at -1 (< any sample) will do.
+        scores = np.full(self.action_mask.size, -1.0)
+        scores[self.available] = self.rng.beta(self.alpha, self.beta)
+        return scores.reshape(self.action_mask.shape).argmax(axis=1)
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
-        rows = np.arange(len(actions))
-        self.alpha[rows, actions] += rewards
-        self.beta[rows, actions] += 1.0 - rewards
+        slots = self.slot[np.arange(len(actions)), actions]
+        self.alpha[slots] += rewards
+        self.beta[slots] += 1.0 - rewards
 
 
 class UCB:

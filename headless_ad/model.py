@@ -7,9 +7,13 @@ Sequence layout (one token per environment step, the compact layout):
 * prompt_k: the random embedding of available action k (the action-set prompt). All prompt
   tokens sit at rotary position 0, so the prompt is an unordered set as far as positions go and
   the history's positions do not shift with the number of actions.
-* step_t: observation o_t + previous action a_{t-1} + previous reward r_{t-1}, at position t + 1.
-  The output vector at step_t predicts a_t; it is matched against the available actions'
+* step_t: previous action a_{t-1} + previous reward r_{t-1} (+ observation o_t), at position
+  t + 1. The output vector at step_t predicts a_t; it is matched against the available actions'
   embeddings (see action_embeddings.py).
+* With observations, step_t also carries the previous observation o_{t-1} and whether step t-1
+  ended an episode (`transition_tokens`), so one token holds a whole transition
+  (o_{t-1}, a_{t-1}, r_{t-1}, o_t): what an action did, or what it paid in which context, can be
+  read from single tokens instead of being assembled across two by attention.
 
 Attention is causal over the history and full within the prompt, so the model is equivariant to
 any reordering of the action set. Padded prompt slots (instances with fewer actions than the
@@ -47,6 +51,9 @@ class ModelConfig:
     reward_gated_action: bool = False
     """Also feed the previous action's embedding times its reward, so the first attention layer
     can gather per-action reward sums directly (an input feature, not in the paper)."""
+    transition_tokens: bool = True
+    """With observations, also feed the previous observation and the previous step's episode end
+    (see the module docstring); no effect on tasks without observations."""
 
 
 def _rotary_tables(head_dim: int, max_positions: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,12 +151,13 @@ class HeadlessTransformer(nn.Module):
         self.action_in = nn.Linear(d, d, bias=False)
         self.reward_in = nn.Linear(1, d)
         self.action_reward_in = nn.Linear(d, d, bias=False) if config.reward_gated_action else None
-        if config.observation_kind == "discrete":
-            self.observation_in: nn.Module | None = nn.Embedding(config.observation_size, d)
-        elif config.observation_kind == "continuous":
-            self.observation_in = nn.Linear(config.observation_size, d, bias=False)
-        else:
-            self.observation_in = None
+        self.observation_in = self._observation_encoder(config, extra_rows=0)
+        self.prev_observation_in: nn.Module | None = None
+        self.episode_start: nn.Parameter | None = None
+        if self.observation_in is not None and config.transition_tokens:
+            # One extra row for "no previous observation" (a history's first step).
+            self.prev_observation_in = self._observation_encoder(config, extra_rows=1)
+            self.episode_start = nn.Parameter(torch.zeros(d))
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = nn.RMSNorm(d)
         self.head = nn.Linear(d, d, bias=False)
@@ -157,6 +165,14 @@ class HeadlessTransformer(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
+
+    @staticmethod
+    def _observation_encoder(config: ModelConfig, extra_rows: int) -> nn.Module | None:
+        if config.observation_kind == "discrete":
+            return nn.Embedding(config.observation_size + extra_rows, config.d_model)
+        if config.observation_kind == "continuous":
+            return nn.Linear(config.observation_size, config.d_model, bias=False)
+        return None
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -171,9 +187,16 @@ class HeadlessTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def step_tokens(
-        self, observations: torch.Tensor | None, prev_action_vectors: torch.Tensor, prev_rewards: torch.Tensor
+        self,
+        observations: torch.Tensor | None,
+        prev_action_vectors: torch.Tensor,
+        prev_rewards: torch.Tensor,
+        prev_observations: torch.Tensor | None = None,
+        prev_dones: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(B, T, D) tokens from observations (B, T[, obs]), previous-action embeddings and rewards."""
+        """(B, T, D) tokens from observations (B, T[, obs]), previous-action embeddings and rewards;
+        with transition tokens also the previous observations (-1 / zeros where there is none)
+        and the previous steps' episode ends (B, T) bool."""
         tokens = self.action_in(prev_action_vectors) + self.reward_in(prev_rewards.unsqueeze(-1))
         if self.action_reward_in is not None:
             tokens = tokens + self.action_reward_in(prev_action_vectors * prev_rewards.unsqueeze(-1))
@@ -181,6 +204,13 @@ class HeadlessTransformer(nn.Module):
             if observations is None:
                 raise ValueError("this model was built for observations but got none")
             tokens = tokens + self.observation_in(observations)
+        if self.prev_observation_in is not None and self.episode_start is not None:
+            if prev_observations is None or prev_dones is None:
+                raise ValueError("this model was built for transition tokens: pass prev_observations and prev_dones")
+            if self.config.observation_kind == "discrete":
+                prev_observations = torch.where(prev_observations < 0, self.config.observation_size, prev_observations)
+            tokens = tokens + self.prev_observation_in(prev_observations)
+            tokens = tokens + prev_dones.unsqueeze(-1).to(tokens.dtype) * self.episode_start
         return tokens
 
     def _run(
@@ -203,6 +233,8 @@ class HeadlessTransformer(nn.Module):
         prev_action_vectors: torch.Tensor,
         prev_rewards: torch.Tensor,
         cache: KVCache | None = None,
+        prev_observations: torch.Tensor | None = None,
+        prev_dones: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Output vectors (B, T, D) at the step tokens of a whole window.
 
@@ -210,7 +242,7 @@ class HeadlessTransformer(nn.Module):
         With a `cache`, the keys and values are kept so that `decode` can continue from here.
         """
         prompt = self.prompt_in(action_set)
-        steps = self.step_tokens(observations, prev_action_vectors, prev_rewards)
+        steps = self.step_tokens(observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones)
         num_prompt, num_steps = prompt.shape[1], steps.shape[1]
         if num_steps > self.config.max_steps:
             raise ValueError(f"window of {num_steps} steps exceeds max_steps={self.config.max_steps}")
@@ -238,11 +270,13 @@ class HeadlessTransformer(nn.Module):
         observations: torch.Tensor | None,
         prev_action_vectors: torch.Tensor,
         prev_rewards: torch.Tensor,
+        prev_observations: torch.Tensor | None = None,
+        prev_dones: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Output vector (B, D) for one more step, attending to everything in `cache`."""
         if cache.length >= cache.capacity:
             raise ValueError("KV cache is full: re-encode a shorter window first")
-        x = self.step_tokens(observations, prev_action_vectors, prev_rewards)
+        x = self.step_tokens(observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones)
         position = cache.length - cache.prompt_length + 1
         if position > self.config.max_steps:
             raise ValueError(f"step position {position} exceeds max_steps={self.config.max_steps}")

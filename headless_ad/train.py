@@ -46,6 +46,9 @@ class TrainConfig:
     total_steps: int = 3_000
     """Optimizer steps; the learning rate decays to 10% of its peak on a cosine."""
     grad_clip: float = 1.0
+    ema_decay: float = 0.0
+    """Keep an exponential moving average of the weights with this decay (e.g. 0.998 averages
+    about the last 500 steps); evaluation and `evaluate` then use the averaged weights. 0 = off."""
     loss: LossKind = "infonce"
     scoring: ActionScoring = field(default_factory=ActionScoring)
     """How output vectors score actions (similarity, temperature tau, optional log-K scale)."""
@@ -81,6 +84,7 @@ class TrainConfig:
             ),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.scoring.temperature > 0, f"temperature (tau) must be > 0, got {self.scoring.temperature}"),
             (self.total_steps >= 1, f"total_steps must be >= 1, got {self.total_steps}"),
             (0 <= self.warmup_steps <= self.total_steps, "warmup_steps must be in [0, total_steps]"),
@@ -219,6 +223,13 @@ def train(config: TrainConfig) -> Path:
         optimizer, lambda step: lr_factor(step, config.warmup_steps, config.total_steps)
     )
     embedding_generator = torch.Generator(device=device).manual_seed(config.seed)
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay)
+        )
+        if config.ema_decay > 0
+        else None
+    )
     step = 0
     if config.resume:
         checkpoint = load_checkpoint(checkpoint_path, expected_task=config.task, map_location=device)
@@ -232,6 +243,11 @@ def train(config: TrainConfig) -> Path:
         torch.set_rng_state(checkpoint["torch_rng"])
         if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
+        if ema is not None:
+            if checkpoint.get("ema_model") is None:
+                raise CheckpointError(f"{checkpoint_path}: was trained without --ema-decay, cannot resume with it")
+            ema.module.load_state_dict(checkpoint["ema_model"])
+            ema.n_averaged.fill_(checkpoint["ema_steps"])
         step = checkpoint["step"]
         if world.is_main:
             print(f"resuming {checkpoint_path} at step {step}")
@@ -258,6 +274,9 @@ def train(config: TrainConfig) -> Path:
                 "config": to_jsonable(config),
                 "model_config": dataclasses.asdict(model_config),
                 "model": model.state_dict(),
+                # The weights `evaluate` uses: the moving average when there is one.
+                "ema_model": ema.module.state_dict() if ema is not None else None,
+                "ema_steps": int(ema.n_averaged) if ema is not None else 0,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "embedding_generator": embedding_generator.get_state(),
@@ -271,8 +290,9 @@ def train(config: TrainConfig) -> Path:
 
     def evaluate_and_log() -> None:
         start = time.perf_counter()
+        evaluated = ema.module if ema is not None else model
         results = evaluate_in_context(
-            task, model, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1
+            task, evaluated, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1
         )
         for result in results:
             for selection in ("argmax", "sample"):
@@ -302,6 +322,8 @@ def train(config: TrainConfig) -> Path:
                 batch.observations,
                 embed_actions(with_no_action_row(embeddings), batch.prev_actions),
                 batch.prev_rewards,
+                prev_observations=batch.prev_observations,
+                prev_dones=batch.prev_dones,
             )
         loss, logits = headless_loss(
             outputs.float(), embeddings, batch.action_mask, batch.targets,
@@ -312,6 +334,8 @@ def train(config: TrainConfig) -> Path:
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         step += 1
 
         if not world.is_main:

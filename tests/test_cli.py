@@ -60,8 +60,9 @@ def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, caps
     assert (run / "evaluation.md").is_file()
 
 
-def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
-    cli(monkeypatch, "train", "bandit", "--run-name", "straight", *TINY)
+@pytest.mark.parametrize("ema", [[], ["--ema-decay", "0.9"]], ids=["plain", "ema"])
+def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.MonkeyPatch, ema: list[str]) -> None:
+    cli(monkeypatch, "train", "bandit", "--run-name", "straight", *TINY, *ema)
 
     real_save = train_module.atomic_torch_save
 
@@ -72,13 +73,26 @@ def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.Monk
     with monkeypatch.context() as patch:
         patch.setattr(train_module, "atomic_torch_save", save_then_interrupt)
         with pytest.raises(KeyboardInterrupt):
-            cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY)
+            cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *ema)
     assert torch.load("runs/split/checkpoint.pt", weights_only=False)["step"] == 3
-    cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, "--resume")
-    straight = torch.load("runs/straight/checkpoint.pt", weights_only=False)["model"]
-    split = torch.load("runs/split/checkpoint.pt", weights_only=False)["model"]
-    for name, value in straight.items():
-        torch.testing.assert_close(split[name], value, msg=name)
+    cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *ema, "--resume")
+    straight = torch.load("runs/straight/checkpoint.pt", weights_only=False)
+    split = torch.load("runs/split/checkpoint.pt", weights_only=False)
+    for weights in ("model", "ema_model") if ema else ("model",):
+        for name, value in straight[weights].items():
+            torch.testing.assert_close(split[weights][name], value, msg=f"{weights}.{name}")
+
+
+def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    from headless_ad.checkpoints import model_from_checkpoint
+
+    cli(monkeypatch, "train", "bandit", "--run-name", "ema", *TINY, "--ema-decay", "0.5")
+    checkpoint = torch.load("runs/ema/checkpoint.pt", weights_only=False)
+    assert checkpoint["ema_steps"] == 6
+    acting = model_from_checkpoint(checkpoint, torch.device("cpu")).state_dict()
+    for name, value in checkpoint["ema_model"].items():
+        torch.testing.assert_close(acting[name], value)
+    assert any(not torch.equal(checkpoint["model"][name], value) for name, value in checkpoint["ema_model"].items())
 
 
 @pytest.mark.parametrize(
@@ -86,6 +100,7 @@ def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.Monk
     [
         (["train", "bandit", "--seq-len", "400"], "longer than the histories"),
         (["train", "bandit", "--scoring.temperature", "0"], "temperature (tau) must be > 0"),
+        (["train", "bandit", "--ema-decay", "1"], "ema_decay must be in [0, 1)"),
         (["train", "bandit", "--collect.task", "pong", "--task", "pong"], "unknown task 'pong'"),
         (["train", "bandit", "--eval-suites", "arms=1"], "at least 2 arms"),
         (["collect", "--task", "pong"], "unknown task 'pong'"),

@@ -95,6 +95,26 @@ def test_windows_pair_each_step_with_the_previous_action_and_reward(tmp_path: Pa
             np.testing.assert_array_equal(targets, actions[instance, last_prev_step - 2 : last_prev_step + 2])
 
 
+def test_windows_carry_the_previous_observation_and_episode_end(tmp_path: Path) -> None:
+    arrays = small_arrays()
+    # Observation = (instance * horizon + step) so every entry says where it came from.
+    arrays["observations"] = np.arange(60).reshape(6, 10).astype(np.int16)
+    arrays["dones"] = np.arange(60).reshape(6, 10) % 4 == 3
+    write_store(tmp_path / "store", {}, arrays)
+    store = load_store(tmp_path / "store")
+    batch = WindowSampler(store, seq_len=4, batch_size=32, seed=1).sample()
+    for row in range(32):
+        observations = batch.observations[row].numpy()
+        prev = batch.prev_observations[row].numpy()
+        np.testing.assert_array_equal(prev[1:], observations[:-1])
+        first = int(observations[0])
+        if first % 10 == 0:  # a history's first step has no previous observation or episode end
+            assert prev[0] == -1 and not batch.prev_dones[row, 0]
+        else:
+            assert prev[0] == first - 1
+        np.testing.assert_array_equal(batch.prev_dones[row].numpy()[prev >= 0], prev[prev >= 0] % 4 == 3)
+
+
 def test_window_longer_than_histories_is_refused(tmp_path: Path) -> None:
     write_store(tmp_path / "store", {}, small_arrays())
     with pytest.raises(ValueError, match="longer than the histories"):

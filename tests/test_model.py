@@ -37,9 +37,20 @@ def random_inputs(batch: int = 3, actions: int = 6, steps: int = 12, seed: int =
     return embeddings, mask, prev_actions, prev_rewards
 
 
-def forward(model, embeddings, mask, prev_actions, prev_rewards, observations=None, cache=None):
+def transitions(observations: torch.Tensor | None, dones: torch.Tensor | None):
+    """Previous observations (-1 before the first) and previous episode ends, as the sampler cuts them."""
+    if observations is None:
+        return {}
+    prev = torch.cat([torch.full_like(observations[:, :1], -1), observations[:, :-1]], dim=1)
+    prev_dones = torch.cat([torch.zeros_like(dones[:, :1]), dones[:, :-1]], dim=1)
+    return {"prev_observations": prev, "prev_dones": prev_dones}
+
+
+def forward(model, embeddings, mask, prev_actions, prev_rewards, observations=None, cache=None, dones=None):
     vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
-    return model(embeddings, mask, observations, vectors, prev_rewards, cache=cache)
+    if observations is not None and dones is None:
+        dones = torch.zeros(observations.shape, dtype=torch.bool)
+    return model(embeddings, mask, observations, vectors, prev_rewards, cache=cache, **transitions(observations, dones))
 
 
 @pytest.mark.parametrize("gated", [False, True])
@@ -67,12 +78,16 @@ def test_padded_prompt_slots_change_nothing() -> None:
     torch.testing.assert_close(out[:1], alone, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("observation_kind", "gated"), [("none", False), ("discrete", False), ("none", True)])
-def test_kv_cache_decoding_equals_full_forward(observation_kind: str, gated: bool) -> None:
-    model = make_model(observation_kind, reward_gated_action=gated)
+@pytest.mark.parametrize(
+    ("observation_kind", "gated", "transition_tokens"),
+    [("none", False, True), ("discrete", False, False), ("discrete", False, True), ("none", True, True)],
+)
+def test_kv_cache_decoding_equals_full_forward(observation_kind: str, gated: bool, transition_tokens: bool) -> None:
+    model = make_model(observation_kind, reward_gated_action=gated, transition_tokens=transition_tokens)
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
     observations = torch.randint(0, 5, prev_actions.shape) if observation_kind == "discrete" else None
-    full = forward(model, embeddings, mask, prev_actions, prev_rewards, observations)
+    dones = torch.rand(prev_actions.shape) < 0.3
+    full = forward(model, embeddings, mask, prev_actions, prev_rewards, observations, dones=dones)
     cache = KVCache(model.config, 3, 6 + 12, torch.device("cpu"), torch.float32)
     first = forward(
         model,
@@ -82,12 +97,15 @@ def test_kv_cache_decoding_equals_full_forward(observation_kind: str, gated: boo
         prev_rewards[:, :1],
         None if observations is None else observations[:, :1],
         cache=cache,
+        dones=dones[:, :1],
     )
     outputs = [first[:, 0]]
     vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
+    extra = transitions(observations, dones)
     for t in range(1, 12):
         obs = None if observations is None else observations[:, t : t + 1]
-        outputs.append(model.decode(cache, obs, vectors[:, t : t + 1], prev_rewards[:, t : t + 1]))
+        step_extra = {name: value[:, t : t + 1] for name, value in extra.items()}
+        outputs.append(model.decode(cache, obs, vectors[:, t : t + 1], prev_rewards[:, t : t + 1], **step_extra))
     torch.testing.assert_close(torch.stack(outputs, 1), full, atol=1e-5, rtol=1e-5)
 
 
@@ -136,3 +154,42 @@ def test_cached_agent_acts_exactly_like_full_recompute() -> None:
         rewards = rng.random(3)
         cached.update(None, actions, rewards)
         recompute.update(None, actions, rewards)
+
+
+def test_transition_tokens_are_causal_and_carry_the_previous_observation() -> None:
+    model = make_model("discrete")
+    embeddings, mask, prev_actions, prev_rewards = random_inputs()
+    generator = torch.Generator().manual_seed(1)
+    observations = torch.randint(0, 5, prev_actions.shape, generator=generator)
+    dones = torch.rand(prev_actions.shape, generator=generator) < 0.3
+    base = forward(model, embeddings, mask, prev_actions, prev_rewards, observations, dones=dones)
+    changed_obs, changed_dones = observations.clone(), dones.clone()
+    changed_obs[:, 7:] = (changed_obs[:, 7:] + 1) % 5
+    changed_dones[:, 7:] = ~changed_dones[:, 7:]
+    changed = forward(model, embeddings, mask, prev_actions, prev_rewards, changed_obs, dones=changed_dones)
+    torch.testing.assert_close(base[:, :7], changed[:, :7])
+    assert not torch.allclose(base[:, 7:], changed[:, 7:])
+    # Step 8's token holds observation 7 as its previous observation; step 7's does not.
+    with torch.no_grad():
+        extra = transitions(observations, dones)
+        tokens = model.step_tokens(observations, torch.zeros(3, 12, 32), prev_rewards, **extra)
+        extra["prev_observations"][:, 8] = (extra["prev_observations"][:, 8] + 1) % 5
+        moved = model.step_tokens(observations, torch.zeros(3, 12, 32), prev_rewards, **extra)
+    changed_steps = (tokens - moved).abs().sum(-1).gt(0).any(0)
+    assert changed_steps.tolist() == [t == 8 for t in range(12)]
+
+
+def test_cached_agent_with_observations_and_episode_ends_equals_full_recompute() -> None:
+    model = make_model("discrete", max_steps=5)
+    action_mask = np.ones((3, 4), dtype=bool)
+    cached = ModelAgent(model, action_mask, "sample", ActionScoring(), seed=3, reencode_every=1)
+    recompute = ModelAgent(model, action_mask, "sample", ActionScoring(), seed=3, use_cache=False)
+    rng = np.random.default_rng(2)
+    for _ in range(11):
+        observations = rng.integers(0, 5, 3)
+        actions = cached.act(observations)
+        np.testing.assert_array_equal(actions, recompute.act(observations))
+        torch.testing.assert_close(cached.last_output, recompute.last_output, atol=1e-5, rtol=1e-5)
+        rewards, ended = rng.random(3), rng.random(3) < 0.3
+        for agent in (cached, recompute):
+            agent.update(observations, actions, rewards, terminations=ended, truncations=np.zeros(3, dtype=bool))
