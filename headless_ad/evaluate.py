@@ -138,10 +138,15 @@ class SuiteResult:
 
     suite: str
     task: Task
+    spec: Suite
     rollouts: dict[str, Rollout] = field(default_factory=dict)
 
     def metric(self, agent: str) -> float:
         return self.task.metric(self.rollouts[agent])
+
+    def extra_metrics(self, agent: str) -> dict[str, float]:
+        extra = getattr(self.task, "extra_metrics", None)
+        return extra(self.spec, self.rollouts[agent]) if extra is not None else {}
 
     def normalized(self, agent: str) -> float:
         """(M_agent - M_random) / (M_source - M_random): 1 = as good as the source algorithm, 0 =
@@ -188,6 +193,15 @@ def format_table(results: list[SuiteResult], agents: list[str]) -> str:
         cells = [result.suite, *[f"{result.metric(a):.2f}" for a in agents]]
         cells += [f"{result.normalized(a):.3f}" for a in model_agents]
         lines.append("| " + " | ".join(cells) + " |")
+    extra_rows = [
+        (result.suite, agent, name, value)
+        for result in results
+        for agent in agents
+        for name, value in result.extra_metrics(agent).items()
+    ]
+    if extra_rows:
+        lines += ["", "| suite | agent | measure | value |", "|---|---|---|---|"]
+        lines += [f"| {suite} | {agent} | {name} | {value:.3f} |" for suite, agent, name, value in extra_rows]
     return "\n".join(lines)
 
 
@@ -229,7 +243,7 @@ def evaluate_in_context(
     """Run the model on every suite (all instances of a suite batched) beside precomputed baselines."""
     results = []
     for name, suite in suites.items():
-        result = SuiteResult(name, task, dict(baselines[name]))
+        result = SuiteResult(name, task, suite, dict(baselines[name]))
         for selection in selections:
             result.rollouts[f"model_{selection}"] = run_model(task, suite, model, selection, scoring, seed)
         results.append(result)

@@ -299,6 +299,8 @@ def train(config: TrainConfig) -> Path:
                 writer.add_scalar(
                     f"eval/{result.suite}/normalized_{selection}", result.normalized(f"model_{selection}"), step
                 )
+                for name, value in result.extra_metrics(f"model_{selection}").items():
+                    writer.add_scalar(f"eval/{result.suite}/{name.replace(' ', '_')}_{selection}", value, step)
             writer.add_figure(f"eval/{result.suite}/curves", curves_figure(result), step)
         writer.add_scalar("perf/eval_seconds", time.perf_counter() - start, step)
         agents = [*task.baselines, "model_argmax", "model_sample"]

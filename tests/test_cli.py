@@ -152,7 +152,8 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     assert np.load(store / "observations.npy").max() < 81
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "train_goals/all", "--horizon", "90")  # fmt: skip
-    assert "| train_goals/all |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| train_goals/all |" in out and "| train_goals/all | model_sample | test actions tried |" in out
 
 
 def test_collection_split_by_instance_range_merges_into_the_whole_store(monkeypatch, capsys, in_tmp: Path) -> None:

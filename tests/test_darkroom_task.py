@@ -63,3 +63,23 @@ def test_episode_returns_split_histories_at_episode_ends() -> None:
     episodes, curve = DarkroomTask().curve(rollout)
     np.testing.assert_array_equal(episodes, [1, 2])
     np.testing.assert_allclose(curve, [0.5, 0.5])
+
+
+def test_all_actions_suite_reports_which_train_and_test_actions_were_tried() -> None:
+    task = DarkroomTask()
+    suite = task.parse_suite("test_goals/all", num_instances=4, horizon=30, train_seed=0)
+    _, offered = suite.sample()
+    train_actions = suite.splits["train_actions"]
+    # Every instance pulls only the slots holding the first 10 train action sequences.
+    slots = np.stack([np.flatnonzero(np.isin(row, train_actions[:10])) for row in offered])
+    actions = np.tile(slots, 3)
+    rollout = Rollout(
+        actions=actions,
+        rewards=np.zeros(actions.shape, dtype=np.float32),
+        observations=np.zeros(actions.shape, dtype=np.int64),
+        dones=np.zeros(actions.shape, dtype=bool),
+        regrets=None,
+    )
+    tried = task.extra_metrics(suite, rollout)
+    assert tried == {"train actions tried": 10 / 50, "test actions tried": 0.0}
+    assert task.extra_metrics(task.parse_suite("test_goals/test", 4, 30, 0), rollout) == {}

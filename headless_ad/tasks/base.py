@@ -60,6 +60,9 @@ class Task(Protocol):
         """(x, y) of the mean learning curve, for figures."""
         ...
 
+    # Optional: `extra_metrics(suite, rollout) -> dict[str, float]`, further numbers reported per
+    # agent under the main table (Darkroom: which actions were tried on the all-actions suites).
+
 
 def check_arms_suite(num_instances: int, min_arms: int, max_arms: int, horizon: int) -> None:
     """What every suite of a bandit family needs: at least 2 arms, a non-empty range, instances, steps."""

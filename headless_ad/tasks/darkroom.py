@@ -151,6 +151,20 @@ class DarkroomTask:
         last = (position >= count[:, None] - LAST_EPISODES) & (position < count[:, None])
         return float(np.nanmean(np.where(last, returns, np.nan)))
 
+    def extra_metrics(self, suite: DarkroomSuite, rollout: Rollout) -> dict[str, float]:
+        """On suites offering all 125 actions: the mean fraction of the train and of the test
+        actions each instance tried (does the model explore actions it never saw in training?)."""
+        if suite.actions != "all":
+            return {}
+        _, offered = suite.sample()
+        tried = np.zeros(offered.shape, dtype=bool)  # indexed by action sequence, as `offered` is
+        rows = np.arange(len(offered))[:, None]
+        tried[rows, offered[rows, rollout.actions]] = True
+        return {
+            "train actions tried": float(tried[:, suite.splits["train_actions"]].mean()),
+            "test actions tried": float(tried[:, suite.splits["test_actions"]].mean()),
+        }
+
     def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         returns = self.episode_returns(rollout)
         common = int((~np.isnan(returns)).sum(axis=1).min())  # episodes every instance completed
