@@ -289,6 +289,8 @@ def train(config: TrainConfig) -> Path:
         )
 
     def evaluate_and_log() -> None:
+        if not suites:
+            return
         start = time.perf_counter()
         evaluated = ema.module if ema is not None else model
         results = evaluate_in_context(
