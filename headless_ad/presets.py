@@ -53,8 +53,8 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         for_task(PAPER, "bandit", "bandit-paper", eval_suites=("all_new", "num_25", "num_50")),
     ),
     "contextual-bandit": (
-        "Linear contextual bandits (2-d contexts, 4-20 arms), CPU preset: LinUCB histories.",
-        for_task(CPU, "contextual_bandit", "contextual-bandit", eval_suites=("eval", "num_100")),
+        "Linear contextual bandits (2-d contexts, 4-20 arms), CPU preset: LinUCB histories, about 25 minutes.",
+        for_task(CPU, "contextual_bandit", "contextual-bandit", eval_suites=("eval", "num_100"), ema_decay=0.998),
     ),
     "contextual-bandit-paper": (
         "Linear contextual bandits at the paper's scale (d_model 512, 4 layers, batch 32, 200k steps): for a GPU.",
