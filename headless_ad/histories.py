@@ -146,6 +146,9 @@ class Batch:
 class WindowSampler:
     """Samples (instance, window start) uniformly and cuts `seq_len`-step windows out of a store.
 
+    `start_share`: the share of windows cut at the very start of a history instead (evaluation
+    begins with an empty context, which uniform starts in long histories almost never show).
+
     `shard=(rank, world_size)`: every rank draws the
     same global batch of `batch_size` windows and keeps its contiguous block of rows
     (`shard_rows`), so data-parallel training sees exactly the batches of a single process.
@@ -159,7 +162,10 @@ class WindowSampler:
         seed: int,
         device: torch.device | str = "cpu",
         shard: tuple[int, int] = (0, 1),
+        start_share: float = 0.0,
     ) -> None:
+        if not 0.0 <= start_share <= 1.0:
+            raise ValueError(f"start_share must be in [0, 1], got {start_share}")
         if seq_len > store.horizon:
             raise ValueError(f"seq_len={seq_len} is longer than the histories in {store.path} ({store.horizon} steps)")
         self.store = store
@@ -167,6 +173,7 @@ class WindowSampler:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.rng = np.random.default_rng(seed)
+        self.start_share = start_share
         rank, world_size = shard
         per_rank = batch_size // world_size
         self.shard_rows = slice(rank * per_rank, (rank + 1) * per_rank)
@@ -174,7 +181,10 @@ class WindowSampler:
     def sample(self) -> Batch:
         store, length = self.store, self.seq_len
         rows = np.sort(self.rng.integers(0, store.num_instances, self.batch_size))[self.shard_rows]
-        starts = self.rng.integers(0, store.horizon - length + 1, self.batch_size)[self.shard_rows]
+        starts = self.rng.integers(0, store.horizon - length + 1, self.batch_size)
+        if self.start_share > 0:  # (no extra draws otherwise, so default runs keep their stream)
+            starts[self.rng.random(self.batch_size) < self.start_share] = 0
+        starts = starts[self.shard_rows]
         # One extra step in front of the window provides each step's previous action and reward.
         steps = starts[:, None] + np.arange(-1, length)[None, :]
         # Read only the window's entries (not whole rows) from the memory-mapped arrays.

@@ -115,6 +115,18 @@ def test_windows_carry_the_previous_observation_and_episode_end(tmp_path: Path) 
         np.testing.assert_array_equal(batch.prev_dones[row].numpy()[prev >= 0], prev[prev >= 0] % 4 == 3)
 
 
+def test_start_share_cuts_that_share_of_windows_at_the_start_of_a_history(tmp_path: Path) -> None:
+    arrays = small_arrays(num=6, horizon=400)
+    write_store(tmp_path / "store", {}, arrays)
+    store = load_store(tmp_path / "store")
+    for share, low, high in [(0.0, 0, 40), (0.5, 400, 600), (1.0, 1000, 1000)]:
+        sampler = WindowSampler(store, seq_len=4, batch_size=1000, seed=0, start_share=share)
+        at_start = int((sampler.sample().prev_actions[:, 0] == -1).sum())
+        assert low <= at_start <= high, (share, at_start)
+    with pytest.raises(ValueError, match="start_share"):
+        WindowSampler(store, seq_len=4, batch_size=2, seed=0, start_share=1.5)
+
+
 def test_window_longer_than_histories_is_refused(tmp_path: Path) -> None:
     write_store(tmp_path / "store", {}, small_arrays())
     with pytest.raises(ValueError, match="longer than the histories"):
