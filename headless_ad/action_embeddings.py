@@ -84,10 +84,14 @@ def action_logits(
 
 
 def select_actions(
-    logits: torch.Tensor, mode: Literal["sample", "argmax"], generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    mode: Literal["sample", "argmax"],
+    generator: torch.Generator | None = None,
+    sample_temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Pick one action per row of (N, A) masked logits; -inf entries are never chosen."""
+    """Pick one action per row of (N, A) masked logits; -inf entries are never chosen.
+    `sample` draws from softmax(logits / sample_temperature)."""
     if mode == "argmax":
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float(), dim=-1)
+    probs = torch.softmax(logits.float() / sample_temperature, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

@@ -32,7 +32,8 @@ class ModelAgent:
     re-encodes the most recent `window - reencode_every` steps and continues incrementally, so
     every decision sees between window - reencode_every + 1 and window steps of context.
     `use_cache=False` instead re-runs the whole window for every action (the reference
-    implementation's way; kept for benchmarks and tests).
+    implementation's way; kept for benchmarks and tests). `sample_temperature` < 1 sharpens the
+    sampled policy: a distilled policy is flatter than its source where the model is unsure.
     """
 
     def __init__(
@@ -44,8 +45,12 @@ class ModelAgent:
         seed: int,
         reencode_every: int | None = None,
         use_cache: bool = True,
+        sample_temperature: float = 1.0,
     ) -> None:
+        if sample_temperature <= 0:
+            raise ValueError(f"sample_temperature must be > 0, got {sample_temperature}")
         self.model = model
+        self.sample_temperature = sample_temperature
         self.device = next(model.parameters()).device
         self.selection, self.scoring = selection, scoring
         self.window = model.config.max_steps
@@ -94,7 +99,7 @@ class ModelAgent:
             )
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
-        actions = select_actions(logits[:, 0], self.selection, self.generator)
+        actions = select_actions(logits[:, 0], self.selection, self.generator, self.sample_temperature)
         return actions.cpu().numpy()
 
     def _encode(self, keep: int, cache: KVCache | None) -> torch.Tensor:
@@ -173,9 +178,10 @@ def run_model(
     selection: Selection,
     scoring: ActionScoring,
     seed: int,
+    sample_temperature: float = 1.0,
 ) -> Rollout:
     env = task.make_env(suite)
-    agent = ModelAgent(model, env.action_mask, selection, scoring, seed)
+    agent = ModelAgent(model, env.action_mask, selection, scoring, seed, sample_temperature=sample_temperature)
     was_training = model.training
     model.eval()
     try:
@@ -239,13 +245,16 @@ def evaluate_in_context(
     selections: tuple[Selection, ...],
     scoring: ActionScoring,
     seed: int,
+    sample_temperature: float = 1.0,
 ) -> list[SuiteResult]:
     """Run the model on every suite (all instances of a suite batched) beside precomputed baselines."""
     results = []
     for name, suite in suites.items():
         result = SuiteResult(name, task, suite, dict(baselines[name]))
         for selection in selections:
-            result.rollouts[f"model_{selection}"] = run_model(task, suite, model, selection, scoring, seed)
+            result.rollouts[f"model_{selection}"] = run_model(
+                task, suite, model, selection, scoring, seed, sample_temperature
+            )
         results.append(result)
     return results
 
@@ -263,6 +272,9 @@ class EvaluateConfig:
     """Steps per evaluation rollout; 0 = the horizon of the training histories."""
     selection: tuple[Selection, ...] = ("argmax", "sample")
     """How the model picks among the available actions."""
+    sample_temperature: float | None = None
+    """`sample` draws from softmax(logits / sample_temperature); default: the checkpoint's
+    training config (`--sample-temperature` of `train`)."""
     seed: int = 1
     """Seeds env noise and every agent's randomness (the same for all agents)."""
     device: str = "auto"
@@ -278,6 +290,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
 
     if config.num_instances < 1 or config.horizon < 0:
         raise ValueError("num_instances must be >= 1 and horizon >= 0")
+    if config.sample_temperature is not None and config.sample_temperature <= 0:
+        raise ValueError(f"sample_temperature must be > 0, got {config.sample_temperature}")
     checkpoint = load_checkpoint(config.checkpoint)
     task = get_task(checkpoint["task"])
     train_config = checkpoint["config"]
@@ -292,6 +306,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         model = model_from_checkpoint(checkpoint, device)
     except CheckpointError as error:
         raise CheckpointError(f"{config.checkpoint}: {error}") from None
+    sample_temperature = config.sample_temperature or train_config.get("sample_temperature", 1.0)
     baselines = {name: run_baselines(task, suite, config.seed) for name, suite in suites.items()}
     results = evaluate_in_context(
         task,
@@ -301,12 +316,13 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         config.selection,
         ActionScoring(**train_config["scoring"]),
         config.seed,
+        sample_temperature,
     )
     agents = [*task.baselines, *[f"model_{s}" for s in config.selection]]
     table = format_table(results, agents)
     header = (
         f"{config.checkpoint} (step {checkpoint['step']}), {config.num_instances} instances per suite, "
-        f"seed {config.seed}\n"
+        f"seed {config.seed}, sample temperature {sample_temperature:g}\n"
         f"cells: {task.metric_name} per agent; "
         f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random)\n"
     )

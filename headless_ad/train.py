@@ -71,6 +71,9 @@ class TrainConfig:
     """Optimizer steps between in-context evaluations (0 = only at the end)."""
     eval_suites: tuple[str, ...] = ("all_new", "num_50")
     eval_instances: int = 100
+    sample_temperature: float = 1.0
+    """The model's sampled policy at evaluation is softmax(logits / sample_temperature); saved
+    with the checkpoint as `evaluate`'s default."""
     log_every: int = 25
     checkpoint_every: int = 500
     resume: bool = False
@@ -91,6 +94,7 @@ class TrainConfig:
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.scoring.temperature > 0, f"temperature (tau) must be > 0, got {self.scoring.temperature}"),
+            (self.sample_temperature > 0, f"sample_temperature must be > 0, got {self.sample_temperature}"),
             (self.total_steps >= 1, f"total_steps must be >= 1, got {self.total_steps}"),
             (0 <= self.warmup_steps <= self.total_steps, "warmup_steps must be in [0, total_steps]"),
             (self.scoring.similarity in ("dot", "cosine"), "similarity must be dot or cosine"),
@@ -299,8 +303,9 @@ def train(config: TrainConfig) -> Path:
         start = time.perf_counter()
         evaluated = ema.module if ema is not None else model
         results = evaluate_in_context(
-            task, evaluated, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1
-        )
+            task, evaluated, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1,
+            config.sample_temperature,
+        )  # fmt: skip
         for result in results:
             for selection in ("argmax", "sample"):
                 writer.add_scalar(

@@ -46,7 +46,7 @@ def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, caps
     cli(monkeypatch, "collect", "--num-instances", "64", "--horizon", "40")
     assert "reusing" in capsys.readouterr().out
 
-    cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY)
+    cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY, "--sample-temperature", "0.7")
     run = in_tmp / "runs/tiny"
     assert list(run.glob("events.out.tfevents.*"))
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
@@ -57,6 +57,7 @@ def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, caps
         "--suites", "num_30", "arms=3-5,means=inverse,instances=5,seed=3")  # fmt: skip
     out = capsys.readouterr().out
     assert "| num_30 |" in out and "| arms=3-5,means=inverse,instances=5,seed=3 |" in out
+    assert "sample temperature 0.7" in out  # the training config's, unless overridden
     assert (run / "evaluation.md").is_file()
 
 
@@ -101,6 +102,8 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
         (["train", "bandit", "--seq-len", "400"], "longer than the histories"),
         (["train", "bandit", "--scoring.temperature", "0"], "temperature (tau) must be > 0"),
         (["train", "bandit", "--ema-decay", "1"], "ema_decay must be in [0, 1)"),
+        (["train", "bandit", "--sample-temperature", "0"], "sample_temperature must be > 0"),
+        (["evaluate", "--checkpoint", "x.pt", "--sample-temperature", "-1"], "sample_temperature must be > 0"),
         (["train", "bandit", "--collect.task", "pong", "--task", "pong"], "unknown task 'pong'"),
         (["train", "bandit", "--eval-suites", "arms=1"], "at least 2 arms"),
         (["collect", "--task", "pong"], "unknown task 'pong'"),

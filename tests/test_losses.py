@@ -66,6 +66,17 @@ def test_selection_never_picks_an_unavailable_action() -> None:
     assert select_actions(logits, "argmax").max() < 4
 
 
+def test_sample_temperature_sharpens_the_sampled_policy() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2, 0.0]])).expand(20_000, 4)
+    frequencies = {}
+    for temperature in (1.0, 0.5):
+        picks = select_actions(logits, "sample", torch.Generator().manual_seed(0), temperature)
+        frequencies[temperature] = torch.bincount(picks, minlength=4).float() / len(picks)
+    torch.testing.assert_close(frequencies[1.0], torch.tensor([0.5, 0.3, 0.2, 0.0]), atol=0.015, rtol=0)
+    # softmax(log p / 0.5) is p^2 renormalised: 0.25, 0.09, 0.04 over 0.38.
+    torch.testing.assert_close(frequencies[0.5], torch.tensor([25, 9, 4, 0]) / 38.0, atol=0.015, rtol=0)
+
+
 def test_log_actions_scale_multiplies_logits_by_log_of_the_available_count() -> None:
     embeddings = random_action_embeddings(2, 50, 64)
     outputs = torch.randn(2, 3, 64)
