@@ -269,7 +269,7 @@ class EvaluateConfig:
     num_instances: int = 100
     """Instances per named suite."""
     horizon: int = 0
-    """Steps per evaluation rollout; 0 = the horizon of the training histories."""
+    """Steps per evaluation rollout; 0 = the training config's (`--eval-horizon`, else the histories' horizon)."""
     selection: tuple[Selection, ...] = ("argmax", "sample")
     """How the model picks among the available actions."""
     sample_temperature: float | None = None
@@ -295,7 +295,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     checkpoint = load_checkpoint(config.checkpoint)
     task = get_task(checkpoint["task"])
     train_config = checkpoint["config"]
-    horizon = config.horizon or train_config["collect"]["horizon"]
+    horizon = config.horizon or train_config.get("eval_horizon") or train_config["collect"]["horizon"]
     train_seed = train_config["collect"]["seed"]
     names = config.suites or task.default_eval_suites
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
@@ -322,6 +322,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     table = format_table(results, agents)
     header = (
         f"{config.checkpoint} (step {checkpoint['step']}), {config.num_instances} instances per suite, "
+        f"{horizon} steps, "
         f"seed {config.seed}, sample temperature {sample_temperature:g}\n"
         f"cells: {task.metric_name} per agent; "
         f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random)\n"

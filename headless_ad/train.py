@@ -71,6 +71,9 @@ class TrainConfig:
     """Optimizer steps between in-context evaluations (0 = only at the end)."""
     eval_suites: tuple[str, ...] = ("all_new", "num_50")
     eval_instances: int = 100
+    eval_horizon: int = 0
+    """Steps per evaluation rollout; 0 = the histories' horizon. The model acts with a sliding
+    context, so it can be evaluated for longer than the histories it learned from."""
     sample_temperature: float = 1.0
     """The model's sampled policy at evaluation is softmax(logits / sample_temperature); saved
     with the checkpoint as `evaluate`'s default."""
@@ -101,6 +104,7 @@ class TrainConfig:
             (self.log_every >= 1 and self.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1"),
             (self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}"),
             (self.eval_instances >= 1, f"eval_instances must be >= 1, got {self.eval_instances}"),
+            (self.eval_horizon >= 0, f"eval_horizon must be >= 0, got {self.eval_horizon}"),
             (0 <= self.model.dropout < 1, f"model.dropout must be in [0, 1), got {self.model.dropout}"),
             (self.model.n_layers >= 1, f"model.n_layers must be >= 1, got {self.model.n_layers}"),
             (
@@ -114,7 +118,7 @@ class TrainConfig:
                 raise ValueError(message)
         resolve_device(self.device)
         for suite in self.eval_suites:
-            task.parse_suite(suite, self.eval_instances, self.collect.horizon, self.collect.seed)
+            task.parse_suite(suite, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed)
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,9 @@ def train(config: TrainConfig) -> Path:
         processes = f" x {world.world_size} processes" if world.world_size > 1 else ""
         print(f"{config.run_name}: {parameters}{processes}, {store.num_instances} histories from {store.path}")
         suites = {
-            name: task.parse_suite(name, config.eval_instances, store.horizon, config.collect.seed)
+            name: task.parse_suite(
+                name, config.eval_instances, config.eval_horizon or store.horizon, config.collect.seed
+            )
             for name in config.eval_suites
         }
         baselines = {name: run_baselines(task, suite, seed=config.seed + 1) for name, suite in suites.items()}

@@ -147,10 +147,14 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     args = ["--collect.num-instances", "32", "--collect.horizon", "120", "--seq-len", "40",
             "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--batch-size", "4",
             "--total-steps", "4", "--warmup-steps", "1", "--eval-every", "0", "--eval-instances", "4",
-            "--eval-suites", "test_goals/test", "--threads", "1"]  # fmt: skip
+            "--eval-suites", "test_goals/test", "--threads", "1", "--eval-horizon", "150"]  # fmt: skip
     cli(monkeypatch, "train", "darkroom", "--run-name", "dark", *args)
     out = capsys.readouterr().out
     assert "| test_goals/test |" in out
+    # The context slides, so the model acts for longer than its histories: by default as in training.
+    cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
+        "--suites", "test_goals/test")  # fmt: skip
+    assert "4 instances per suite, 150 steps" in capsys.readouterr().out
     store = in_tmp / "runs/histories/darkroom-q_learning-n32-t120-s0"
     assert np.load(store / "observations.npy").max() < 81
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
