@@ -8,6 +8,8 @@ never picks one outside it.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -57,11 +59,41 @@ class RandomLearner:
         pass
 
 
+class StreamedBeta:
+    """Beta draws for many arms at once, split into contiguous blocks, each with its own random
+    stream spawned from `rng`; blocks run on threads (numpy's samplers release the GIL).
+
+    The number of blocks depends only on the number of arms (one per `block_size`, at most
+    `max_blocks`), never on the number of threads, so the draws are the same on any machine.
+    """
+
+    def __init__(self, num_arms: int, rng: np.random.Generator, block_size: int = 2_048, max_blocks: int = 8) -> None:
+        num_blocks = int(np.clip(num_arms // block_size, 1, max_blocks))
+        self.bounds = np.linspace(0, num_arms, num_blocks + 1).astype(int)
+        self.generators = rng.spawn(num_blocks) if num_blocks > 1 else [rng]
+        threads = min(num_blocks, os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def __call__(self, alpha: np.ndarray, beta: np.ndarray, out: np.ndarray) -> None:
+        """out[i] ~ Beta(alpha[i], beta[i]) for every arm i."""
+
+        def draw(block: int) -> None:
+            lo, hi = self.bounds[block], self.bounds[block + 1]
+            out[lo:hi] = self.generators[block].beta(alpha[lo:hi], beta[lo:hi])
+
+        if self.pool is None:
+            for block in range(len(self.generators)):
+                draw(block)
+        else:
+            list(self.pool.map(draw, range(len(self.generators))))
+
+
 class ThompsonSampling:
     """Thompson Sampling for Bernoulli rewards with a Beta(prior_alpha, prior_beta) prior per arm.
 
     The posteriors of the available arms are kept in flat arrays, so every step draws exactly one
-    Beta sample per real arm (Beta sampling is most of the step's cost; padding would waste it).
+    Beta sample per real arm (Beta sampling is most of the step's cost; padding would waste it,
+    and with thousands of instances the draws are spread over the cores: see `StreamedBeta`).
     """
 
     def __init__(
@@ -79,12 +111,16 @@ class ThompsonSampling:
         self.slot[action_mask] = np.arange(self.available.size)
         self.alpha = np.full(self.available.size, prior_alpha)
         self.beta = np.full(self.available.size, prior_beta)
+        self.samples = np.empty(self.available.size)
+        self.sample_beta = StreamedBeta(self.available.size, rng)
+        # Padding scores -1, below any sample; reused every step (a fresh array costs page faults).
+        self.scores = np.full(action_mask.shape, -1.0)
 
     def act(self, observations: np.ndarray) -> np.ndarray:
-        # Continuous samples never tie, so a plain argmax with padding at -1 (< any sample) will do.
-        scores = np.full(self.action_mask.size, -1.0)
-        scores[self.available] = self.rng.beta(self.alpha, self.beta)
-        return scores.reshape(self.action_mask.shape).argmax(axis=1)
+        # Continuous samples never tie, so a plain argmax will do.
+        self.sample_beta(self.alpha, self.beta, self.samples)
+        self.scores[self.action_mask] = self.samples
+        return self.scores.argmax(axis=1)
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         slots = self.slot[np.arange(len(actions)), actions]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from headless_ad.learners import masked_argmax
+from headless_ad.learners import StreamedBeta, masked_argmax
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
@@ -77,3 +77,24 @@ def test_named_and_custom_suites() -> None:
         task.parse_suite("arms=1", 10, 300, train_seed=0)
     with pytest.raises(ValueError, match="unknown bandit suite"):
         task.parse_suite("nonsense", 10, 300, train_seed=0)
+
+
+def test_streamed_beta_draws_follow_the_posteriors_whatever_the_thread_count() -> None:
+    rng = np.random.default_rng(0)
+    alpha = rng.integers(1, 30, 20_000).astype(float)
+    beta = rng.integers(1, 30, 20_000).astype(float)
+    threaded, serial = (
+        StreamedBeta(alpha.size, np.random.default_rng(3)),
+        StreamedBeta(alpha.size, np.random.default_rng(3)),
+    )
+    serial.pool = None  # the same blocks and streams, drawn one after another
+    assert len(threaded.generators) > 1
+    draws = np.empty((2, 200, alpha.size))
+    for step in range(200):
+        threaded(alpha, beta, draws[0, step])
+        serial(alpha, beta, draws[1, step])
+    np.testing.assert_array_equal(draws[0], draws[1])
+    mean, var = alpha / (alpha + beta), alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1))
+    # Each arm's mean of 200 draws is within a few standard errors of the Beta mean.
+    z = (draws[0].mean(axis=0) - mean) / np.sqrt(var / 200)
+    assert np.abs(z).max() < 5.5 and abs(z.mean()) < 0.05 and 0.9 < z.std() < 1.1
