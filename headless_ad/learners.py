@@ -72,20 +72,25 @@ class StreamedBeta:
         self.bounds = np.linspace(0, num_arms, num_blocks + 1).astype(int)
         self.generators = rng.spawn(num_blocks) if num_blocks > 1 else [rng]
         threads = min(num_blocks, os.cpu_count() or 1)
-        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        # Thread k draws blocks k, k + threads, ...; the caller's thread takes share 0 itself.
+        self.shares = [range(k, num_blocks, threads) for k in range(threads)]
+        self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
 
     def __call__(self, alpha: np.ndarray, beta: np.ndarray, out: np.ndarray) -> None:
         """out[i] ~ Beta(alpha[i], beta[i]) for every arm i."""
 
-        def draw(block: int) -> None:
-            lo, hi = self.bounds[block], self.bounds[block + 1]
-            out[lo:hi] = self.generators[block].beta(alpha[lo:hi], beta[lo:hi])
+        def draw(blocks: range) -> None:
+            for block in blocks:
+                lo, hi = self.bounds[block], self.bounds[block + 1]
+                out[lo:hi] = self.generators[block].beta(alpha[lo:hi], beta[lo:hi])
 
         if self.pool is None:
-            for block in range(len(self.generators)):
-                draw(block)
-        else:
-            list(self.pool.map(draw, range(len(self.generators))))
+            draw(range(len(self.generators)))
+            return
+        others = [self.pool.submit(draw, share) for share in self.shares[1:]]
+        draw(self.shares[0])
+        for future in others:
+            future.result()
 
 
 class ThompsonSampling:
