@@ -196,21 +196,30 @@ class QLearning:
         num_envs, max_actions = action_mask.shape
         self.q = rng.uniform(0.0, 1.0, (num_envs, num_states, max_actions))
         self.episodes = np.zeros(num_envs, dtype=np.int64)
+        self.rows = np.arange(num_envs)
+        # Darkroom suites give every instance the same number of actions: then nothing needs masking.
+        self.all_available = bool(action_mask.all())
 
     @property
     def epsilon(self) -> np.ndarray:
         """Current exploration rate of each instance."""
         return np.clip(1.0 - self.episodes / self.decay_episodes, 0.0, 1.0)
 
+    def _masked(self, values: np.ndarray) -> np.ndarray:
+        return values if self.all_available else np.where(self.action_mask, values, -np.inf)
+
     def act(self, observations: np.ndarray) -> np.ndarray:
-        rows = np.arange(len(observations))
         # Q starts U(0, 1) and moves by continuous updates, so greedy ties do not occur in practice.
-        actions = np.where(self.action_mask, self.q[rows, observations], -np.inf).argmax(axis=1)
+        actions = self._masked(self.q[self.rows, observations]).argmax(axis=1)
         explore = np.flatnonzero(self.rng.random(len(observations)) < self.epsilon)
         if explore.size:  # uniform over the available actions, for the exploring instances only
-            actions[explore] = masked_argmax(
-                np.zeros((explore.size, self.action_mask.shape[1])), self.action_mask[explore], self.rng
-            )
+            num_actions = self.action_mask.shape[1]
+            if self.all_available:
+                actions[explore] = self.rng.integers(0, num_actions, explore.size)
+            else:
+                actions[explore] = masked_argmax(
+                    np.zeros((explore.size, num_actions)), self.action_mask[explore], self.rng
+                )
         return actions
 
     def update(
@@ -225,8 +234,8 @@ class QLearning:
         # Optional only so the signature still fits `Learner`; learning needs all three.
         if next_observations is None or terminations is None or truncations is None:
             raise ValueError("QLearning.update needs next_observations, terminations and truncations (by keyword)")
-        rows = np.arange(len(actions))
-        next_values = np.where(self.action_mask, self.q[rows, next_observations], -np.inf).max(axis=1)
+        rows = self.rows
+        next_values = self._masked(self.q[rows, next_observations]).max(axis=1)
         targets = rewards + self.discount * np.where(terminations, 0.0, next_values)
         self.q[rows, observations, actions] += self.learning_rate * (targets - self.q[rows, observations, actions])
         self.episodes += np.logical_or(terminations, truncations)
