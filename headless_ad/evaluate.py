@@ -307,6 +307,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     except CheckpointError as error:
         raise CheckpointError(f"{config.checkpoint}: {error}") from None
     sample_temperature = config.sample_temperature or train_config.get("sample_temperature", 1.0)
+    if sample_temperature <= 0:
+        raise CheckpointError(f"{config.checkpoint}: sample_temperature {sample_temperature} in its config is not > 0")
     baselines = {name: run_baselines(task, suite, config.seed) for name, suite in suites.items()}
     results = evaluate_in_context(
         task,

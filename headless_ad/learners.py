@@ -9,7 +9,7 @@ never picks one outside it.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Protocol
 
 import numpy as np
@@ -71,7 +71,8 @@ class StreamedBeta:
         num_blocks = int(np.clip(num_arms // block_size, 1, max_blocks))
         self.bounds = np.linspace(0, num_arms, num_blocks + 1).astype(int)
         self.generators = rng.spawn(num_blocks) if num_blocks > 1 else [rng]
-        threads = min(num_blocks, os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = min(num_blocks, cores)
         # Thread k draws blocks k, k + threads, ...; the caller's thread takes share 0 itself.
         self.shares = [range(k, num_blocks, threads) for k in range(threads)]
         self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
@@ -88,7 +89,10 @@ class StreamedBeta:
             draw(range(len(self.generators)))
             return
         others = [self.pool.submit(draw, share) for share in self.shares[1:]]
-        draw(self.shares[0])
+        try:
+            draw(self.shares[0])
+        finally:  # never return (or raise) while another thread still writes into `out`
+            wait(others)
         for future in others:
             future.result()
 
