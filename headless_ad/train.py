@@ -253,9 +253,10 @@ def train(config: TrainConfig) -> Path:
         scheduler.load_state_dict(checkpoint["scheduler"])
         embedding_generator.set_state(checkpoint["embedding_generator"].to(embedding_generator.get_state().device))
         sampler.rng.bit_generator.state = checkpoint["sampler_rng"]
-        torch.set_rng_state(checkpoint["torch_rng"])
+        # RNG states are CPU byte tensors, whatever map_location moved the checkpoint to.
+        torch.set_rng_state(checkpoint["torch_rng"].cpu())
         if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
+            torch.cuda.set_rng_state(checkpoint["cuda_rng"].cpu(), device)
         if ema is not None:
             if checkpoint.get("ema_model") is None:
                 raise CheckpointError(f"{checkpoint_path}: was trained without --ema-decay, cannot resume with it")

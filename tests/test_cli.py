@@ -77,8 +77,8 @@ def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.Monk
             cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *ema)
     assert torch.load("runs/split/checkpoint.pt", weights_only=False)["step"] == 3
     cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *ema, "--resume")
-    straight = torch.load("runs/straight/checkpoint.pt", weights_only=False)
-    split = torch.load("runs/split/checkpoint.pt", weights_only=False)
+    straight = torch.load("runs/straight/checkpoint.pt", map_location="cpu", weights_only=False)
+    split = torch.load("runs/split/checkpoint.pt", map_location="cpu", weights_only=False)
     for weights in ("model", "ema_model") if ema else ("model",):
         for name, value in straight[weights].items():
             torch.testing.assert_close(split[weights][name], value, msg=f"{weights}.{name}")
@@ -88,7 +88,7 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
     from headless_ad.checkpoints import model_from_checkpoint
 
     cli(monkeypatch, "train", "bandit", "--run-name", "ema", *TINY, "--ema-decay", "0.5")
-    checkpoint = torch.load("runs/ema/checkpoint.pt", weights_only=False)
+    checkpoint = torch.load("runs/ema/checkpoint.pt", map_location="cpu", weights_only=False)
     assert checkpoint["ema_steps"] == 6
     acting = model_from_checkpoint(checkpoint, torch.device("cpu")).state_dict()
     for name, value in checkpoint["ema_model"].items():

@@ -15,12 +15,16 @@ TINY = [
     "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2",
     "--batch-size", "4", "--total-steps", "4", "--warmup-steps", "1", "--log-every", "2",
     "--eval-every", "0", "--checkpoint-every", "2", "--eval-instances", "4", "--eval-suites", "all_new",
-    "--threads", "1", "--precision", "fp32",
+    "--threads", "1", "--precision", "fp32", "--device", "cpu",  # gloo: two ranks cannot share one GPU under NCCL
 ]  # fmt: skip
 
 
 def run(args: list[str], cwd: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
     result = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
 
