@@ -118,6 +118,7 @@ class ThompsonSampling:
         # slot[i, a]: where arm a of instance i lives in the flat arrays (-1 for padding).
         self.slot = np.full(action_mask.shape, -1)
         self.slot[action_mask] = np.arange(self.available.size)
+        self.slot_flat, self.arm_offset = self.slot.reshape(-1), np.arange(action_mask.shape[0]) * action_mask.shape[1]
         self.alpha = np.full(self.available.size, prior_alpha)
         self.beta = np.full(self.available.size, prior_beta)
         self.samples = np.empty(self.available.size)
@@ -132,7 +133,7 @@ class ThompsonSampling:
         return self.scores.argmax(axis=1)
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
-        slots = self.slot[np.arange(len(actions)), actions]
+        slots = self.slot_flat.take(self.arm_offset + actions)
         self.alpha[slots] += rewards
         self.beta[slots] += 1.0 - rewards
 
@@ -199,6 +200,11 @@ class QLearning:
         self.decay_episodes = decay_fraction * num_episodes
         num_envs, max_actions = action_mask.shape
         self.q = rng.uniform(0.0, 1.0, (num_envs, num_states, max_actions))
+        # Flat views: gathering rows of (num_envs * num_states, max_actions) by one index array is
+        # about twice as fast as numpy's advanced indexing with (rows, states[, actions]) arrays.
+        self.q_rows = self.q.reshape(num_envs * num_states, max_actions)
+        self.q_flat = self.q.reshape(-1)
+        self.state_offset = np.arange(num_envs) * num_states
         self.episodes = np.zeros(num_envs, dtype=np.int64)
         self.rows = np.arange(num_envs)
         # Darkroom suites give every instance the same number of actions: then nothing needs masking.
@@ -214,7 +220,7 @@ class QLearning:
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         # Q starts U(0, 1) and moves by continuous updates, so greedy ties do not occur in practice.
-        actions = self._masked(self.q[self.rows, observations]).argmax(axis=1)
+        actions = self._masked(self.q_rows.take(self.state_offset + observations, axis=0)).argmax(axis=1)
         explore = np.flatnonzero(self.rng.random(len(observations)) < self.epsilon)
         if explore.size:  # uniform over the available actions, for the exploring instances only
             num_actions = self.action_mask.shape[1]
@@ -238,10 +244,11 @@ class QLearning:
         # Optional only so the signature still fits `Learner`; learning needs all three.
         if next_observations is None or terminations is None or truncations is None:
             raise ValueError("QLearning.update needs next_observations, terminations and truncations (by keyword)")
-        rows = self.rows
-        next_values = self._masked(self.q[rows, next_observations]).max(axis=1)
+        next_values = self._masked(self.q_rows.take(self.state_offset + next_observations, axis=0)).max(axis=1)
         targets = rewards + self.discount * np.where(terminations, 0.0, next_values)
-        self.q[rows, observations, actions] += self.learning_rate * (targets - self.q[rows, observations, actions])
+        cells = (self.state_offset + observations) * self.q_rows.shape[1] + actions
+        values = self.q_flat.take(cells)
+        self.q_flat[cells] = values + self.learning_rate * (targets - values)
         self.episodes += np.logical_or(terminations, truncations)
 
 
