@@ -255,8 +255,8 @@ def bench_paper_scale_memory(threads: int, root: Path) -> dict[str, tuple[float,
     # The paper preset's model (13M parameters, batch 32 x 250 tokens) on that store, 3 steps.
     results["train darkroom-paper on it, 3 steps"] = peak_memory(
         ["train", "darkroom-paper", "--run-name", f"{root.name}/train", "--collect.out", dark_store,
-         "--total-steps", "3", "--warmup-steps", "1", "--eval-suites", "--threads", str(threads),
-         "--precision", "fp32", "--device", "cpu"]
+         "--collect.horizon", "4000", "--total-steps", "3", "--warmup-steps", "1", "--eval-suites",
+         "--threads", str(threads), "--precision", "fp32", "--device", "cpu", "--no-compile"]
     )  # fmt: skip
     shutil.rmtree(root, ignore_errors=True)
     return results
