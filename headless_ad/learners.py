@@ -206,7 +206,6 @@ class QLearning:
         self.q_flat = self.q.reshape(-1)
         self.state_offset = np.arange(num_envs) * num_states
         self.episodes = np.zeros(num_envs, dtype=np.int64)
-        self.rows = np.arange(num_envs)
         # Darkroom suites give every instance the same number of actions: then nothing needs masking.
         self.all_available = bool(action_mask.all())
 

@@ -283,3 +283,25 @@ def test_q_update_bootstraps_from_truncations_but_not_terminations() -> None:
     assert learner.episodes[0] == 2
     with pytest.raises(ValueError, match="by keyword"):
         learner.update(np.array([0]), np.array([0]), np.array([0.0]))
+
+
+def test_q_update_of_many_instances_follows_the_textbook_rule_per_instance() -> None:
+    num_envs, num_states, num_actions = 6, 5, 4
+    learner = QLearning(np.ones((num_envs, num_actions), dtype=bool), np.random.default_rng(0), num_states=num_states)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        before = learner.q.copy()
+        states, next_states = rng.integers(0, num_states, (2, num_envs))
+        actions = learner.act(states)
+        rewards = rng.integers(0, 2, num_envs).astype(np.float32)
+        terminated = rng.random(num_envs) < 0.3
+        learner.update(
+            states, actions, rewards, next_observations=next_states, terminations=terminated,
+            truncations=np.zeros(num_envs, dtype=bool),
+        )  # fmt: skip
+        expected = before.copy()
+        for i in range(num_envs):
+            bootstrap = 0.0 if terminated[i] else before[i, next_states[i]].max()
+            target = rewards[i] + learner.discount * bootstrap
+            expected[i, states[i], actions[i]] += learner.learning_rate * (target - before[i, states[i], actions[i]])
+        np.testing.assert_allclose(learner.q, expected, rtol=0, atol=1e-12)
