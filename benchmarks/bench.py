@@ -30,12 +30,11 @@ import torch
 from envs.bandit import BernoulliBandit
 from envs.darkroom import Darkroom
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
+from headless_ad.collect import run_source
 from headless_ad.evaluate import ModelAgent
 from headless_ad.histories import WindowSampler, load_store, write_store
-from headless_ad.learners import ThompsonSampling
 from headless_ad.losses import headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
-from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
 from headless_ad.tasks.darkroom import DarkroomSuite
@@ -80,17 +79,14 @@ class PlainQLearning:
         self.episodes += done
 
 
-def bench_collection(num_instances: int, horizon: int, baseline_instances: int) -> dict[str, float]:
+def bench_collection(num_instances: int, horizon: int, baseline_instances: int, threads: int) -> dict[str, float]:
     """Vectorised Thompson Sampling on the paper's training set against a plain per-instance loop
     through SyncVectorEnv on its first `baseline_instances` bandits (its speed per step does not
     depend on how many instances it loops over; best of three runs each)."""
     task = get_task("bandit")
     suite = BanditSuite(num_instances=num_instances, horizon=horizon, seed=0)
-    env = task.make_env(suite)
-    vectorised = min(
-        timed(lambda: run_learner(env, ThompsonSampling(env.action_mask, np.random.default_rng(0)), horizon, 0))
-        for _ in range(3)
-    )
+    rows = slice(0, num_instances)
+    vectorised = min(timed(lambda: run_source(task, suite, "thompson", rows, 0, threads)) for _ in range(3))
 
     num_arms, means = suite.sample()
     # SyncVectorEnv needs one action space: every env gets the widest arm count (padding means),
@@ -118,18 +114,13 @@ def bench_collection(num_instances: int, horizon: int, baseline_instances: int) 
     }
 
 
-def bench_q_learning(num_instances: int, horizon: int, baseline_instances: int) -> dict[str, float]:
+def bench_q_learning(num_instances: int, horizon: int, baseline_instances: int, threads: int) -> dict[str, float]:
     """Vectorised Q-learning against a plain per-instance loop through SyncVectorEnv on the first
     `baseline_instances` of the same rooms (best of three runs each)."""
     task = get_task("darkroom")
     suite = DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=0)
-    env = task.make_env(suite)
-    vectorised = min(
-        timed(
-            lambda: run_learner(env, task.make_learner("q_learning", env, suite, np.random.default_rng(0)), horizon, 0)
-        )
-        for _ in range(3)
-    )
+    rows = slice(0, num_instances)
+    vectorised = min(timed(lambda: run_source(task, suite, "q_learning", rows, 0, threads)) for _ in range(3))
 
     goals, actions = (table[:baseline_instances] for table in suite.sample())
     # SyncVectorEnv's same-step autoreset hands back the final cell in info["final_obs"].
@@ -270,8 +261,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    collection = bench_collection(num_instances=10_000, horizon=300, baseline_instances=2_000)  # the paper's train set
-    q_learning = bench_q_learning(num_instances=10_000, horizon=400, baseline_instances=500)  # paper scale
+    collection = bench_collection(
+        num_instances=10_000, horizon=300, baseline_instances=2_000, threads=args.threads
+    )  # the paper's train set
+    q_learning = bench_q_learning(
+        num_instances=10_000, horizon=400, baseline_instances=500, threads=args.threads
+    )  # paper scale
     model_config = ModelConfig(d_model=128, n_layers=3, n_heads=4, max_steps=300)
     model = HeadlessTransformer(model_config).eval()
     evaluation = bench_evaluation(model, num_instances=100, horizon=300, num_actions=20)
@@ -323,10 +318,11 @@ def main() -> None:
         "a user would write (`PlainThompsonSampling`, `PlainQLearning` in this file: one numpy call per",
         "decision), stepped through gymnasium's SyncVectorEnv; their speed per step does not depend on",
         "how many instances they loop over, so they run on the first 2,000 bandits / 500 rooms.",
-        "Thompson Sampling collection is bounded by Beta sampling, which both sides pay: one",
-        "`Generator.beta` draw per available arm and step (we skip padded arms). Ours spreads the",
-        "draws of its ~120,000 arms over fixed blocks with their own streams, run on threads",
-        "(`StreamedBeta`: the same draws on any number of cores); the per-instance loop is one thread.",
+        "Ours is the collector's own path (`collect.run_source`): independent chunks of 2,500",
+        "instances, run side by side on threads (numpy releases the GIL in its array loops; the",
+        "histories are the same on any number of threads); the per-instance loops are one thread.",
+        "Thompson Sampling is bounded by Beta sampling, which both sides pay: one `Generator.beta`",
+        "draw per available arm and step (we skip padded arms).",
         "Q-learning's step is array indexing. The full-recompute baseline re-runs the whole window",
         "(prompt + history) for every action, as the reference implementation does.",
     ]

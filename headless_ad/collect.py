@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,12 @@ from typing import Any
 import numpy as np
 
 from headless_ad.histories import HistoryStoreError, load_store, write_store
-from headless_ad.rollout import run_learner
-from headless_ad.tasks import get_task
+from headless_ad.rollout import Rollout, concatenate, run_learner
+from headless_ad.tasks import Task, get_task
+
+CHUNK_INSTANCES = 2_500
+"""Instances per independent rollout during collection. Fixed, so the histories are the same
+whatever the number of threads."""
 
 
 @dataclass
@@ -34,6 +40,9 @@ class CollectConfig:
     instances: tuple[int, int] | None = None
     """Collect only instances [start, stop) of the set, to split a collection over processes or
     machines; `python -m headless_ad merge` joins the parts into the store of the whole set."""
+    threads: int = 0
+    """Threads running chunks of 2,500 instances side by side; 0 = every core this process may
+    use. The histories do not depend on it."""
 
 
 def collect_path(config: CollectConfig) -> Path:
@@ -64,6 +73,8 @@ def collect(config: CollectConfig) -> Path:
     source = config.source or task.source_algorithm
     if config.num_instances < 1 or config.horizon < 1:
         raise ValueError("num_instances and horizon must be >= 1")
+    if config.threads < 0:
+        raise ValueError(f"threads must be >= 0, got {config.threads}")
     rows, seed = None, config.seed
     if config.instances is not None:
         first, stop = config.instances
@@ -84,15 +95,14 @@ def collect(config: CollectConfig) -> Path:
         return path
 
     suite = task.train_suite(config.num_instances, config.horizon, config.seed)
-    env = task.make_env(suite, rows)
-    learner = task.make_learner(source, env, suite, np.random.default_rng(seed))
+    threads = config.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     start = time.perf_counter()
-    rollout = run_learner(env, learner, config.horizon, seed=seed)
+    rollout, action_mask = run_source(task, suite, source, rows or slice(0, config.num_instances), seed, threads)
     elapsed = time.perf_counter() - start
     arrays = {
         "actions": rollout.actions.astype(np.int16),
         "rewards": rollout.rewards,
-        "action_mask": env.action_mask,
+        "action_mask": action_mask,
         "dones": rollout.dones,
     }
     if task.observation_kind == "discrete":
@@ -102,10 +112,11 @@ def collect(config: CollectConfig) -> Path:
     if rollout.regrets is not None:
         arrays["regrets"] = rollout.regrets
     write_store(path, meta, arrays, overwrite=config.overwrite)
-    steps = env.num_envs * config.horizon
+    num_histories = len(action_mask)
+    steps = num_histories * config.horizon
     summary = f", source {task.metric_name} {task.metric(rollout):.3f}"
     speed = f"{steps / elapsed:,.0f} env-steps/s"
-    print(f"collected {env.num_envs} {source} histories in {elapsed:.1f}s ({speed}){summary} -> {path}")
+    print(f"collected {num_histories} {source} histories in {elapsed:.1f}s ({speed}){summary} -> {path}")
     return path
 
 
@@ -144,3 +155,25 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
     write_store(out, meta, arrays, overwrite=overwrite)
     print(f"merged {len(stores)} parts ({expected} histories) -> {out}")
     return out
+
+
+def run_source(task: Task, suite: Any, source: str, rows: slice, seed: int, threads: int) -> tuple[Rollout, np.ndarray]:
+    """The source algorithm's learning histories on instances `rows` of `suite`, and their action
+    mask. The instances run in independent chunks of CHUNK_INSTANCES, several at once on threads
+    (numpy releases the GIL inside its array loops, so chunks overlap on separate cores). Chunk
+    k's environment noise and learner draw from their own streams spawned from (seed, k)."""
+    starts = range(rows.start, rows.stop, CHUNK_INSTANCES)
+
+    def run_chunk(index: int, first: int) -> tuple[Rollout, np.ndarray]:
+        env_stream, learner_stream = np.random.SeedSequence([seed, index]).spawn(2)
+        env = task.make_env(suite, slice(first, min(first + CHUNK_INSTANCES, rows.stop)))
+        # SFC64: the fastest of numpy's bit generators (Beta draws about 12% faster than PCG64).
+        learner = task.make_learner(source, env, suite, np.random.Generator(np.random.SFC64(learner_stream)))
+        return run_learner(env, learner, suite.horizon, seed=int(env_stream.generate_state(1)[0])), env.action_mask
+
+    with ThreadPoolExecutor(max(1, min(threads, len(starts)))) as pool:
+        chunks = list(pool.map(run_chunk, range(len(starts)), starts))
+    # Chunks may differ in width (their widest action list): pad the masks to the widest.
+    width = max(mask.shape[1] for _, mask in chunks)
+    masks = [np.pad(mask, ((0, 0), (0, width - mask.shape[1]))) for _, mask in chunks]
+    return concatenate([rollout for rollout, _ in chunks]), np.concatenate(masks)

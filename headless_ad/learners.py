@@ -8,8 +8,6 @@ never picks one outside it.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Protocol
 
 import numpy as np
@@ -59,50 +57,12 @@ class RandomLearner:
         pass
 
 
-class StreamedBeta:
-    """Beta draws for many arms at once, split into contiguous blocks, each with its own random
-    stream spawned from `rng`; blocks run on threads (numpy's samplers release the GIL).
-
-    The number of blocks depends only on the number of arms (one per `block_size`, at most
-    `max_blocks`), never on the number of threads, so the draws are the same on any machine.
-    """
-
-    def __init__(self, num_arms: int, rng: np.random.Generator, block_size: int = 2_048, max_blocks: int = 8) -> None:
-        num_blocks = int(np.clip(num_arms // block_size, 1, max_blocks))
-        self.bounds = np.linspace(0, num_arms, num_blocks + 1).astype(int)
-        self.generators = rng.spawn(num_blocks) if num_blocks > 1 else [rng]
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = min(num_blocks, cores)
-        # Thread k draws blocks k, k + threads, ...; the caller's thread takes share 0 itself.
-        self.shares = [range(k, num_blocks, threads) for k in range(threads)]
-        self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
-
-    def __call__(self, alpha: np.ndarray, beta: np.ndarray, out: np.ndarray) -> None:
-        """out[i] ~ Beta(alpha[i], beta[i]) for every arm i."""
-
-        def draw(blocks: range) -> None:
-            for block in blocks:
-                lo, hi = self.bounds[block], self.bounds[block + 1]
-                out[lo:hi] = self.generators[block].beta(alpha[lo:hi], beta[lo:hi])
-
-        if self.pool is None:
-            draw(range(len(self.generators)))
-            return
-        others = [self.pool.submit(draw, share) for share in self.shares[1:]]
-        try:
-            draw(self.shares[0])
-        finally:  # never return (or raise) while another thread still writes into `out`
-            wait(others)
-        for future in others:
-            future.result()
-
-
 class ThompsonSampling:
     """Thompson Sampling for Bernoulli rewards with a Beta(prior_alpha, prior_beta) prior per arm.
 
     The posteriors of the available arms are kept in flat arrays, so every step draws exactly one
-    Beta sample per real arm (Beta sampling is most of the step's cost; padding would waste it,
-    and with thousands of instances the draws are spread over the cores: see `StreamedBeta`).
+    Beta sample per real arm: Beta sampling is most of the step's cost, and padding would waste it.
+    (Collection spreads instances over cores in chunks, see `collect.run_source`.)
     """
 
     def __init__(
@@ -121,15 +81,12 @@ class ThompsonSampling:
         self.slot_flat, self.arm_offset = self.slot.reshape(-1), np.arange(action_mask.shape[0]) * action_mask.shape[1]
         self.alpha = np.full(self.available.size, prior_alpha)
         self.beta = np.full(self.available.size, prior_beta)
-        self.samples = np.empty(self.available.size)
-        self.sample_beta = StreamedBeta(self.available.size, rng)
         # Padding scores -1, below any sample; reused every step (a fresh array costs page faults).
         self.scores = np.full(action_mask.shape, -1.0)
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         # Continuous samples never tie, so a plain argmax will do.
-        self.sample_beta(self.alpha, self.beta, self.samples)
-        self.scores[self.action_mask] = self.samples
+        self.scores[self.action_mask] = self.rng.beta(self.alpha, self.beta)
         return self.scores.argmax(axis=1)
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:

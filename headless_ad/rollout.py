@@ -19,6 +19,17 @@ class Rollout:
     regrets: np.ndarray | None  # (N, T) when the env reports it
 
 
+def concatenate(parts: list[Rollout]) -> Rollout:
+    """Join rollouts of disjoint instance ranges (same number of steps) along the instance axis."""
+    return Rollout(
+        actions=np.concatenate([part.actions for part in parts]),
+        rewards=np.concatenate([part.rewards for part in parts]),
+        observations=np.concatenate([part.observations for part in parts]),
+        dones=np.concatenate([part.dones for part in parts]),
+        regrets=None if parts[0].regrets is None else np.concatenate([part.regrets for part in parts]),
+    )
+
+
 def run_learner(env: gym.vector.VectorEnv, learner: Learner, num_steps: int, seed: int) -> Rollout:
     """Act and learn for `num_steps` steps in every instance; the env is seeded with `seed`, so two
     learners run with the same seed meet the same instances and the same reward noise stream.

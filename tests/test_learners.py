@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from headless_ad.learners import StreamedBeta, masked_argmax
+from headless_ad import collect as collect_module
+from headless_ad.collect import CollectConfig
+from headless_ad.histories import load_store
+from headless_ad.learners import masked_argmax
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
@@ -79,22 +84,21 @@ def test_named_and_custom_suites() -> None:
         task.parse_suite("nonsense", 10, 300, train_seed=0)
 
 
-def test_streamed_beta_draws_follow_the_posteriors_whatever_the_thread_count() -> None:
-    rng = np.random.default_rng(0)
-    alpha = rng.integers(1, 30, 20_000).astype(float)
-    beta = rng.integers(1, 30, 20_000).astype(float)
-    threaded, serial = (
-        StreamedBeta(alpha.size, np.random.default_rng(3)),
-        StreamedBeta(alpha.size, np.random.default_rng(3)),
-    )
-    serial.pool = None  # the same blocks and streams, drawn one after another
-    assert len(threaded.generators) > 1
-    draws = np.empty((2, 200, alpha.size))
-    for step in range(200):
-        threaded(alpha, beta, draws[0, step])
-        serial(alpha, beta, draws[1, step])
-    np.testing.assert_array_equal(draws[0], draws[1])
-    mean, var = alpha / (alpha + beta), alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1))
-    # Each arm's mean of 200 draws is within a few standard errors of the Beta mean.
-    z = (draws[0].mean(axis=0) - mean) / np.sqrt(var / 200)
-    assert np.abs(z).max() < 5.5 and abs(z.mean()) < 0.05 and 0.9 < z.std() < 1.1
+def test_collection_gives_the_same_histories_on_any_number_of_threads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(collect_module, "CHUNK_INSTANCES", 50)  # several chunks out of a small set
+    stores = [
+        load_store(
+            collect_module.collect(
+                CollectConfig(num_instances=170, horizon=30, threads=threads, out=tmp_path / f"threads{threads}")
+            )
+        )
+        for threads in (1, 3)
+    ]
+    for name in ("actions", "rewards", "regrets", "action_mask"):
+        np.testing.assert_array_equal(getattr(stores[0], name), getattr(stores[1], name))
+    # The chunks' masks are padded to the widest chunk and match each instance's own arm count.
+    num_arms, _ = get_task("bandit").train_suite(170, 30, seed=0).sample()
+    np.testing.assert_array_equal(stores[0].action_mask.sum(axis=1), num_arms)
+    assert (stores[0].actions < num_arms[:, None]).all()
