@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -222,14 +222,30 @@ def bench_training(config: ModelConfig, batch_size: int, steps: int, tmp: Path) 
     }
 
 
+# Runs the CLI, then writes the process's peak RSS (VmHWM, kB) to the file named by argv[1].
+# Not ru_maxrss: Linux carries the forking parent's resident size over exec into it.
+_PEAK_RSS_WRAPPER = """
+import runpy, sys
+report, sys.argv = sys.argv[1], ["headless_ad", *sys.argv[2:]]
+try:
+    runpy.run_module("headless_ad", run_name="__main__")
+finally:
+    status = open("/proc/self/status").read().splitlines()
+    open(report, "w").write(next(line for line in status if line.startswith("VmHWM")).split()[1])
+"""
+
+
 def peak_memory(cli_args: list[str]) -> tuple[float, float]:
     """(seconds, peak RSS in GiB) of `python -m headless_ad <cli_args>` in a process of its own."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "headless_ad", *cli_args], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"python -m headless_ad {' '.join(cli_args)} failed")
-    return time.perf_counter() - start, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    with tempfile.NamedTemporaryFile("r", suffix=".kb") as report:
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS_WRAPPER, report.name, *cli_args], stdout=subprocess.DEVNULL
+        )
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"python -m headless_ad {' '.join(cli_args)} failed")
+        return seconds, int(report.read()) / 2**20
 
 
 def bench_paper_scale_memory(threads: int, root: Path) -> dict[str, tuple[float, float]]:
