@@ -14,7 +14,7 @@ import numpy as np
 
 from headless_ad.histories import HistoryStoreError, load_store, write_store
 from headless_ad.rollout import Rollout, concatenate, run_learner
-from headless_ad.tasks import Task, get_task
+from headless_ad.tasks import Suite, Task, get_task
 
 CHUNK_INSTANCES = 2_500
 """Instances per independent rollout during collection. Fixed, so the histories are the same
@@ -157,7 +157,9 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
     return out
 
 
-def run_source(task: Task, suite: Any, source: str, rows: slice, seed: int, threads: int) -> tuple[Rollout, np.ndarray]:
+def run_source(
+    task: Task, suite: Suite, source: str, rows: slice, seed: int, threads: int
+) -> tuple[Rollout, np.ndarray]:
     """The source algorithm's learning histories on instances `rows` of `suite`, and their action
     mask. The instances run in independent chunks of CHUNK_INSTANCES, several at once on threads
     (numpy releases the GIL inside its array loops, so chunks overlap on separate cores). Chunk
