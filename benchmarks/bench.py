@@ -26,14 +26,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from train_throughput import measure_mode, write_random_store
 
 from envs.bandit import BernoulliBandit
 from envs.darkroom import Darkroom
-from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
+from headless_ad.action_embeddings import ActionScoring
 from headless_ad.collect import run_source
 from headless_ad.evaluate import ModelAgent
-from headless_ad.histories import WindowSampler, load_store, write_store
-from headless_ad.losses import headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
@@ -177,49 +176,10 @@ def matmul_flops(size: int = 1024, repeats: int = 20) -> float:
 
 
 def bench_training(config: ModelConfig, batch_size: int, steps: int, tmp: Path) -> dict[str, float]:
-    num, horizon, actions = 512, config.max_steps, 20
-    rng = np.random.default_rng(0)
-    write_store(
-        tmp,
-        {"task": "bandit"},
-        {
-            "actions": rng.integers(0, actions, (num, horizon)).astype(np.int16),
-            "rewards": rng.integers(0, 2, (num, horizon)).astype(np.float32),
-            "action_mask": np.ones((num, actions), dtype=bool),
-        },
-        overwrite=True,
-    )
-    sampler = WindowSampler(load_store(tmp), horizon, batch_size, seed=0)
-    model = HeadlessTransformer(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    data_seconds = 0.0
-
-    def step() -> None:
-        nonlocal data_seconds
-        start = time.perf_counter()
-        batch = sampler.sample()
-        data_seconds += time.perf_counter() - start
-        embeddings = random_action_embeddings(batch_size, actions, config.d_model)
-        prev_vectors = embed_actions(with_no_action_row(embeddings), batch.prev_actions)
-        outputs = model(embeddings, batch.action_mask, None, prev_vectors, batch.prev_rewards)
-        loss, _ = headless_loss(outputs, embeddings, batch.action_mask, batch.targets, ActionScoring())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step()
-    data_seconds = 0.0
-    seconds = timed(lambda: [step() for _ in range(steps)])
-    tokens = batch_size * (horizon + actions) * steps
-    # Model FLOPs per token: 6 * matmul parameters (forward + backward) + attention (12 * layers * width * length).
-    matmul_params = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "observation" not in n)
-    flops_per_token = 6 * matmul_params + 12 * config.n_layers * config.d_model * (horizon + actions)
-    return {
-        "tokens_per_second": tokens / seconds,
-        "steps_per_second": steps / seconds,
-        "data_fraction": data_seconds / seconds,
-        "model_flops": flops_per_token * tokens / seconds,
-    }
+    """The trainer's step in fp32 on CPU (see train_throughput.py), on a store of random histories."""
+    num_actions = 20
+    write_random_store(tmp, config.max_steps, num_actions)
+    return measure_mode(config, tmp, batch_size, num_actions, steps, torch.device("cpu"), torch.float32, False)
 
 
 # Runs the CLI, then writes the process's peak RSS (VmHWM, kB) to the file named by argv[1].
@@ -320,7 +280,7 @@ def main() -> None:
         "",
         "Training, d_model 128, 3 layers, batch 16 x 320 tokens, fp32:",
         "",
-        f"- {training['tokens_per_second']:,.0f} tokens/s ({training['steps_per_second']:.2f} optimizer steps/s)",
+        f"- {training['tokens_per_second']:,.0f} tokens/s ({1e3 / training['step_ms']:.2f} optimizer steps/s)",
         f"- data loading {100 * training['data_fraction']:.1f}% of step time",
         f"- model FLOP utilisation {100 * training['model_flops'] / peak:.0f}% of this machine's measured fp32 "
         f"matmul throughput ({peak / 1e9:.0f} GFLOP/s, 1024x1024 matmul, same run)",

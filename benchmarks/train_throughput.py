@@ -48,6 +48,21 @@ def matmul_flops(device: torch.device, dtype: torch.dtype, size: int, repeats: i
     return 2 * size**3 * repeats / synchronized_seconds(lambda: [a @ b for _ in range(repeats)], device)
 
 
+def write_random_store(path: Path, horizon: int, num_actions: int, num_histories: int = 512) -> None:
+    """A bandit history store of uniformly random actions and rewards (throughput needs no learning)."""
+    rng = np.random.default_rng(0)
+    write_store(
+        path,
+        {"task": "bandit"},
+        {
+            "actions": rng.integers(0, num_actions, (num_histories, horizon)).astype(np.int16),
+            "rewards": rng.integers(0, 2, (num_histories, horizon)).astype(np.float32),
+            "action_mask": np.ones((num_histories, num_actions), dtype=bool),
+        },
+        overwrite=True,
+    )
+
+
 def measure_mode(
     config: ModelConfig, store: Path, batch_size: int, num_actions: int, steps: int,
     device: torch.device, dtype: torch.dtype, compiled: bool,
@@ -107,19 +122,9 @@ def main() -> None:
     device = resolve_device(args.device)
     config = ModelConfig(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads, max_steps=args.seq_len)
 
-    rng = np.random.default_rng(0)
-    num_histories = 512
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "store"
-        write_store(
-            store,
-            {"task": "bandit"},
-            {
-                "actions": rng.integers(0, args.num_actions, (num_histories, args.seq_len)).astype(np.int16),
-                "rewards": rng.integers(0, 2, (num_histories, args.seq_len)).astype(np.float32),
-                "action_mask": np.ones((num_histories, args.num_actions), dtype=bool),
-            },
-        )
+        write_random_store(store, args.seq_len, args.num_actions)
         results = {
             mode: measure_mode(config, store, args.batch_size, args.num_actions, args.steps, device, *MODES[mode])
             for mode in args.modes
