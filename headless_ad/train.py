@@ -93,6 +93,7 @@ class TrainConfig:
                 f"seq_len={self.seq_len} is longer than the histories (horizon {self.collect.horizon})",
             ),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.collect.threads >= 0, f"collect.threads must be >= 0, got {self.collect.threads}"),
             (0 <= self.start_window_share <= 1, f"start_window_share must be in [0, 1], got {self.start_window_share}"),
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),

@@ -108,6 +108,8 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
         (["train", "bandit", "--eval-suites", "arms=1"], "at least 2 arms"),
         (["collect", "--task", "pong"], "unknown task 'pong'"),
         (["collect", "--source", "oracle"], "unknown bandit learner 'oracle'"),
+        (["collect", "--threads", "-1"], "threads must be >= 0"),
+        (["train", "bandit", "--collect.threads", "-1"], "threads must be >= 0"),
         (["train", "bandit", "--resume", "--run-name", "nothing"], "no checkpoint at runs/nothing"),
         (["evaluate", "--checkpoint", "missing.pt"], "missing.pt: no checkpoint here"),
     ],
