@@ -26,7 +26,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from train_throughput import measure_mode, write_random_store
+from train_throughput import matmul_flops, measure_mode, write_random_store
 
 from envs.bandit import BernoulliBandit
 from envs.darkroom import Darkroom
@@ -97,8 +97,9 @@ def bench_collection(num_instances: int, horizon: int, baseline_instances: int, 
     )
 
     def per_instance() -> None:
-        learners = [PlainThompsonSampling(int(k), np.random.default_rng(i)) for i, k in enumerate(num_arms)]
-        learners = learners[:baseline_instances]
+        learners = [
+            PlainThompsonSampling(int(k), np.random.default_rng(i)) for i, k in enumerate(num_arms[:baseline_instances])
+        ]
         sync.reset(seed=0)
         for _ in range(horizon):
             actions = np.array([learner.act() for learner in learners])
@@ -166,13 +167,6 @@ def bench_evaluation(
         return num_instances * horizon / (time.perf_counter() - start)
 
     return {"kv_cache": rollout(True), "full_recompute": rollout(False)}
-
-
-def matmul_flops(size: int = 1024, repeats: int = 20) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    seconds = timed(lambda: [a @ b for _ in range(repeats)])
-    return 2 * size**3 * repeats / seconds
 
 
 def bench_training(config: ModelConfig, batch_size: int, steps: int, tmp: Path) -> dict[str, float]:
@@ -251,7 +245,7 @@ def main() -> None:
     dark_evaluation = bench_evaluation(
         HeadlessTransformer(dark_config).eval(), num_instances=50, horizon=800, num_actions=50, observations=81
     )
-    peak = matmul_flops()
+    peak = matmul_flops(torch.device("cpu"), torch.float32, size=1024)
     training = bench_training(model_config, batch_size=16, steps=10, tmp=Path("runs/bench-store"))
     memory = bench_paper_scale_memory(args.threads, Path("runs/bench-paper"))
 
