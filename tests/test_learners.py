@@ -10,7 +10,7 @@ import pytest
 from headless_ad import collect as collect_module
 from headless_ad.collect import CollectConfig
 from headless_ad.histories import load_store
-from headless_ad.learners import masked_argmax
+from headless_ad.learners import ThompsonSampling, masked_argmax
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
@@ -30,6 +30,22 @@ def test_source_algorithms_beat_random_by_a_wide_margin(learner: str) -> None:
     assert final_regret(learner, suite) < 0.6 * random
     if learner == "thompson":
         assert final_regret(learner, suite) < 0.3 * random
+
+
+def test_thompson_sampling_picks_each_arm_with_its_posterior_probability() -> None:
+    """After two wins on arm 0 the posteriors are Beta(3, 1) and Beta(1, 1): arm 0 wins the draw
+    with probability P(U < X) = E[X] = 3/4. After a loss on arm 1 too (Beta(1, 2), CDF
+    1 - (1 - y)^2): P(Y < X) = integral of 3x^2 (2x - x^2) over [0, 1] = 9/10."""
+    mask = np.ones((40_000, 2), dtype=bool)
+    learner = ThompsonSampling(mask, np.random.default_rng(0))
+    pulls = np.zeros(40_000, dtype=np.int64)
+    learner.update(None, pulls, np.ones(40_000, dtype=np.float32))
+    learner.update(None, pulls, np.ones(40_000, dtype=np.float32))
+    assert np.mean(learner.act(None) == 0) == pytest.approx(3 / 4, abs=0.01)
+    learner.update(None, pulls + 1, np.zeros(40_000, dtype=np.float32))
+    assert np.mean(learner.act(None) == 0) == pytest.approx(9 / 10, abs=0.01)
+    with pytest.raises(ValueError, match="prior"):
+        ThompsonSampling(mask, np.random.default_rng(0), prior_alpha=0.0)
 
 
 def test_learners_only_pick_available_actions() -> None:
