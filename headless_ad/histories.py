@@ -2,7 +2,8 @@
 
 A store is a directory:
 
-    meta.json           format_version, task, source algorithm, env parameters, seed, shapes
+    meta.json           format_version, task, source algorithm, env parameters, seed,
+                        collector_version (see collect.COLLECTOR_VERSION), shapes
     actions.npy         int16   (N, T)   action taken at step t (index into the instance's actions)
     rewards.npy         float32 (N, T)   reward received for it
     observations.npy    (N, T) int16 for discrete observations, (N, T, d) float32 for continuous;
