@@ -150,6 +150,10 @@ class WindowSampler:
     `start_share`: the share of windows cut at the very start of a history instead (evaluation
     begins with an empty context, which uniform starts in long histories almost never show).
 
+    `episode_stride=k` (episodic tasks): a window holds every k-th episode of a history (those
+    with index = r mod k, for a random r), so it shows k times the learning progress of a
+    contiguous window; the kept episodes follow each other exactly as episodes of one history do.
+
     `shard=(rank, world_size)`: every rank draws the
     same global batch of `batch_size` windows and keeps its contiguous block of rows
     (`shard_rows`), so data-parallel training sees exactly the batches of a single process.
@@ -164,11 +168,17 @@ class WindowSampler:
         device: torch.device | str = "cpu",
         shard: tuple[int, int] = (0, 1),
         start_share: float = 0.0,
+        episode_stride: int = 1,
     ) -> None:
         if not 0.0 <= start_share <= 1.0:
             raise ValueError(f"start_share must be in [0, 1], got {start_share}")
         if seq_len > store.horizon:
             raise ValueError(f"seq_len={seq_len} is longer than the histories in {store.path} ({store.horizon} steps)")
+        if episode_stride < 1:
+            raise ValueError(f"episode_stride must be >= 1, got {episode_stride}")
+        self.episode_stride = episode_stride
+        if episode_stride > 1:
+            self._index_strided_episodes(store, seq_len, episode_stride)
         self.store = store
         self.seq_len = seq_len
         self.batch_size = batch_size
@@ -179,15 +189,52 @@ class WindowSampler:
         per_rank = batch_size // world_size
         self.shard_rows = slice(rank * per_rank, (rank + 1) * per_rank)
 
-    def sample(self) -> Batch:
-        store, length = self.store, self.seq_len
-        rows = np.sort(self.rng.integers(0, store.num_instances, self.batch_size))[self.shard_rows]
-        starts = self.rng.integers(0, store.horizon - length + 1, self.batch_size)
+    def _index_strided_episodes(self, store: HistoryStore, seq_len: int, stride: int) -> None:
+        """Order each history's steps by (episode index mod stride, step): residue r's steps are
+        then the contiguous run `order[i, group_start[i, r] : group_start[i, r] + group_len[i, r]]`."""
+        if store.dones is None:
+            raise ValueError(f"episode_stride needs episode ends (dones), which {store.path} does not hold")
+        dones = np.asarray(store.dones)
+        episode = np.cumsum(dones, axis=1, dtype=np.int32) - dones  # episode index of each step
+        residue = episode % stride
+        self.order = np.argsort(residue * store.horizon + np.arange(store.horizon), axis=1).astype(np.int32)
+        self.group_len = np.stack([(residue == r).sum(axis=1) for r in range(stride)], axis=1)
+        self.group_start = np.cumsum(self.group_len, axis=1) - self.group_len
+        shortest = int(self.group_len.min())
+        if shortest < seq_len:
+            raise ValueError(
+                f"episode_stride={stride}: a history of {store.path} holds only {shortest} steps in the "
+                f"episodes of one residue mod {stride}, fewer than seq_len={seq_len}: collect longer "
+                "histories or lower the stride"
+            )
+
+    def _window_steps(self, rows: np.ndarray) -> np.ndarray:
+        """(B, seq_len + 1) step indices of each window and of the step before it (-1: none)."""
+        length, count = self.seq_len, len(rows)
+        if self.episode_stride == 1:
+            starts = self.rng.integers(0, self.store.horizon - length + 1, count)
+        else:
+            residues = self.rng.integers(0, self.episode_stride, count)
+            group_len = self.group_len[rows, residues]
+            starts = (self.rng.random(count) * (group_len - length + 1)).astype(np.int64)
         if self.start_share > 0:  # (no extra draws otherwise, so default runs keep their stream)
-            starts[self.rng.random(self.batch_size) < self.start_share] = 0
-        starts = starts[self.shard_rows]
+            at_start = self.rng.random(count) < self.start_share
+            starts[at_start] = 0
+            if self.episode_stride > 1:
+                residues[at_start] = 0  # the history's true start: its first episode
         # One extra step in front of the window provides each step's previous action and reward.
         steps = starts[:, None] + np.arange(-1, length)[None, :]
+        if self.episode_stride > 1:
+            positions = self.group_start[rows, residues][:, None] + np.maximum(steps, 0)
+            steps = np.where(steps >= 0, self.order[rows[:, None], positions], -1)
+        return steps
+
+    def sample(self) -> Batch:
+        store = self.store
+        rows = np.sort(self.rng.integers(0, store.num_instances, self.batch_size))
+        # Every rank draws the global batch, then keeps its rows (same windows as one process).
+        steps = self._window_steps(rows)[self.shard_rows]
+        rows = rows[self.shard_rows]
         # Read only the window's entries (not whole rows) from the memory-mapped arrays.
         rows_2d, clipped = rows[:, None], np.maximum(steps, 0)
         taken = np.asarray(store.actions[rows_2d, clipped]).astype(np.int64)

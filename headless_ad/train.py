@@ -42,6 +42,10 @@ class TrainConfig:
     """Share of training windows cut at the start of a history rather than at a uniform offset:
     evaluation begins with an empty context, which a uniform start into histories much longer
     than seq_len almost never shows (Darkroom: 1 window in 3,800)."""
+    episode_stride: int = 1
+    """Episodic tasks: train on every k-th episode of a history (a random residue r mod k per
+    window), so a window shows k times the source's progress and the distilled learner is pushed
+    to improve faster than its source."""
     batch_size: int = 16
     learning_rate: float = 3e-3
     weight_decay: float = 0.01
@@ -95,6 +99,7 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.collect.threads >= 0, f"collect.threads must be >= 0, got {self.collect.threads}"),
             (0 <= self.start_window_share <= 1, f"start_window_share must be in [0, 1], got {self.start_window_share}"),
+            (self.episode_stride >= 1, f"episode_stride must be >= 1, got {self.episode_stride}"),
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.scoring.temperature > 0, f"temperature (tau) must be > 0, got {self.scoring.temperature}"),
@@ -213,6 +218,7 @@ def train(config: TrainConfig) -> Path:
     sampler = WindowSampler(
         store, config.seq_len, config.batch_size, seed=config.seed, device=device,
         shard=(world.rank, world.world_size), start_share=config.start_window_share,
+        episode_stride=config.episode_stride,
     )  # fmt: skip
     model_config = dataclasses.replace(
         config.model,

@@ -142,3 +142,34 @@ def test_rank_shards_partition_the_global_batch(tmp_path: Path) -> None:
         parts = [getattr(shard, field) for shard in shards]
         assert parts[0].shape[0] == 3
         np.testing.assert_array_equal(np.concatenate(parts), getattr(whole, field))
+
+
+def test_episode_stride_windows_hold_every_kth_episode_in_order(tmp_path: Path) -> None:
+    arrays = small_arrays(num=6, horizon=40)
+    arrays["observations"] = np.arange(240).reshape(6, 40).astype(np.int16)  # = instance * 40 + step
+    arrays["dones"] = np.arange(240).reshape(6, 40) % 4 == 3  # episodes of 4 steps
+    write_store(tmp_path / "store", {}, arrays)
+    store = load_store(tmp_path / "store")
+    batch = WindowSampler(store, seq_len=8, batch_size=64, seed=2, episode_stride=3, start_share=0.25).sample()
+    for row in range(64):
+        steps = batch.observations[row].numpy() % 40
+        episodes = steps // 4
+        assert len(set(episodes % 3)) == 1, episodes  # one residue class per window
+        gaps = np.diff(steps)
+        # Inside an episode the steps are consecutive; across a boundary they skip two episodes.
+        assert set(gaps) <= {1, 9}, steps
+        assert all(steps[t + 1] % 4 == 0 for t in np.flatnonzero(gaps == 9))
+        prev = batch.prev_observations[row].numpy()
+        np.testing.assert_array_equal(prev[1:], batch.observations[row].numpy()[:-1])
+        # The step before the window is the previous kept step, or none at the residue's start.
+        if steps[0] == episodes[0] % 3 * 4:
+            assert prev[0] == -1 and batch.prev_actions[row, 0] == -1
+        else:
+            assert prev[0] % 40 in (steps[0] - 1, steps[0] - 9)
+        np.testing.assert_array_equal(batch.prev_dones[row].numpy()[1:], steps[:-1] % 4 == 3)
+    with pytest.raises(ValueError, match="holds only 12 steps"):
+        WindowSampler(store, seq_len=13, batch_size=2, seed=0, episode_stride=3)
+    del arrays["dones"]
+    write_store(tmp_path / "no-dones", {}, arrays)
+    with pytest.raises(ValueError, match="needs episode ends"):
+        WindowSampler(load_store(tmp_path / "no-dones"), seq_len=4, batch_size=2, seed=0, episode_stride=2)
