@@ -200,13 +200,16 @@ class WindowSampler:
         self.order = np.argsort(residue * store.horizon + np.arange(store.horizon), axis=1).astype(np.int32)
         self.group_len = np.stack([(residue == r).sum(axis=1) for r in range(stride)], axis=1)
         self.group_start = np.cumsum(self.group_len, axis=1) - self.group_len
-        shortest = int(self.group_len.min())
+        # A residue with fewer than seq_len steps lends its windows to the history's longest one.
+        self.longest_residue = self.group_len.argmax(axis=1)
+        shortest = int(self.group_len.max(axis=1).min())
         if shortest < seq_len:
             raise ValueError(
                 f"episode_stride={stride}: a history of {store.path} holds only {shortest} steps in the "
-                f"episodes of one residue mod {stride}, fewer than seq_len={seq_len}: collect longer "
+                f"episodes of any one residue mod {stride}, fewer than seq_len={seq_len}: collect longer "
                 "histories or lower the stride"
             )
+        self.short_residue_share = float((self.group_len < seq_len).mean())
 
     def _window_steps(self, rows: np.ndarray) -> np.ndarray:
         """(B, seq_len + 1) step indices of each window and of the step before it (-1: none)."""
@@ -215,13 +218,15 @@ class WindowSampler:
             starts = self.rng.integers(0, self.store.horizon - length + 1, count)
         else:
             residues = self.rng.integers(0, self.episode_stride, count)
-            group_len = self.group_len[rows, residues]
-            starts = (self.rng.random(count) * (group_len - length + 1)).astype(np.int64)
+            short = self.group_len[rows, residues] < length
+            residues[short] = self.longest_residue[rows[short]]
+            starts = (self.rng.random(count) * (self.group_len[rows, residues] - length + 1)).astype(np.int64)
         if self.start_share > 0:  # (no extra draws otherwise, so default runs keep their stream)
             at_start = self.rng.random(count) < self.start_share
             starts[at_start] = 0
-            if self.episode_stride > 1:
-                residues[at_start] = 0  # the history's true start: its first episode
+            if self.episode_stride > 1:  # the history's true start (its first episode) if long enough
+                first_fits = self.group_len[rows, 0] >= length
+                residues[at_start & first_fits] = 0
         # One extra step in front of the window provides each step's previous action and reward.
         steps = starts[:, None] + np.arange(-1, length)[None, :]
         if self.episode_stride > 1:

@@ -167,8 +167,12 @@ def test_episode_stride_windows_hold_every_kth_episode_in_order(tmp_path: Path) 
         else:
             assert prev[0] % 40 in (steps[0] - 1, steps[0] - 9)
         np.testing.assert_array_equal(batch.prev_dones[row].numpy()[1:], steps[:-1] % 4 == 3)
-    with pytest.raises(ValueError, match="holds only 12 steps"):
-        WindowSampler(store, seq_len=13, batch_size=2, seed=0, episode_stride=3)
+    # 10 episodes: residue 0 holds 4 of them (16 steps), residues 1 and 2 three (12 steps).
+    sampler = WindowSampler(store, seq_len=13, batch_size=64, seed=0, episode_stride=3)
+    assert sampler.short_residue_share == pytest.approx(2 / 3)
+    assert set((sampler.sample().observations.numpy() % 40 // 4 % 3).ravel()) == {0}
+    with pytest.raises(ValueError, match="holds only 16 steps"):
+        WindowSampler(store, seq_len=17, batch_size=2, seed=0, episode_stride=3)
     del arrays["dones"]
     write_store(tmp_path / "no-dones", {}, arrays)
     with pytest.raises(ValueError, match="needs episode ends"):
