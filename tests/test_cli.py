@@ -107,6 +107,7 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
     ("args", "message"),
     [
         (["train", "bandit", "--seq-len", "400"], "longer than the histories"),
+        (["train", "darkroom", "--episode-stride", "0"], "episode_stride must be >= 1"),
         (["train", "bandit", "--scoring.temperature", "0"], "temperature (tau) must be > 0"),
         (["train", "bandit", "--ema-decay", "1"], "ema_decay must be in [0, 1)"),
         (["train", "bandit", "--sample-temperature", "0"], "sample_temperature must be > 0"),
@@ -128,6 +129,13 @@ def test_bad_input_fails_with_one_clear_line(monkeypatch, capsys, args: list[str
 
 def test_unknown_preset_is_refused(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     assert "bandit-huge" in cli_error(monkeypatch, capsys, "train", "bandit-huge")
+
+
+def test_every_preset_is_a_valid_config() -> None:
+    from headless_ad.presets import PRESETS
+
+    for _, config in PRESETS.values():
+        config.validate()
 
 
 def test_corrupt_or_foreign_checkpoint_is_named(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:
@@ -152,8 +160,8 @@ def test_corrupt_history_store_is_named(monkeypatch: pytest.MonkeyPatch, capsys,
 
 
 def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:
-    """Histories longer than the window: training samples windows, evaluation slides the context."""
-    args = ["--collect.num-instances", "32", "--collect.horizon", "120", "--seq-len", "40",
+    """Histories longer than the window: training samples episode-strided windows, evaluation slides the context."""
+    args = ["--collect.num-instances", "32", "--collect.horizon", "120", "--seq-len", "24",
             "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--batch-size", "4",
             "--total-steps", "4", "--warmup-steps", "1", "--eval-every", "0", "--eval-instances", "4",
             "--eval-suites", "test_goals/test", "--threads", "1", "--eval-horizon", "150"]  # fmt: skip

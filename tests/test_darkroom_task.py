@@ -40,6 +40,14 @@ def test_eval_suites_draw_from_their_goal_and_action_sets() -> None:
     assert len({tuple(row) for row in permuted}) > 1
     with pytest.raises(ValueError, match="unknown darkroom suite"):
         task.parse_suite("test_goals/everything", 4, 100, 0)
+    # Validation rooms: the same kind of suite, other rooms.
+    named, validation = (
+        task.parse_suite(spec, 40, 100, 0) for spec in ("train_goals/test", "train_goals/test,seed=77")
+    )
+    assert (validation.goals, validation.actions, validation.seed) == ("train", "test", 77)
+    assert not np.array_equal(named.sample()[0], validation.sample()[0])
+    with pytest.raises(ValueError, match="expected <suite>,seed=<integer>"):
+        task.parse_suite("train_goals/test,seed=x", 4, 100, 0)
 
 
 def test_q_learning_through_the_shared_rollout_beats_random() -> None:

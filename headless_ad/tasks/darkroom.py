@@ -102,11 +102,18 @@ class DarkroomTask:
         return DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=seed)
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> DarkroomSuite:
-        """`<train|test>_goals/<train|train_permuted|test_50|test|all>`, e.g. test_goals/test."""
-        if spec not in self.default_eval_suites:
-            raise ValueError(f"unknown darkroom suite {spec!r}; known: {', '.join(self.default_eval_suites)}")
-        goals, _, actions = spec.partition("/")
-        seed = 2_000 + self.default_eval_suites.index(spec)
+        """`<train|test>_goals/<train|train_permuted|test_50|test|all>`, e.g. test_goals/test, with an
+        optional `,seed=N` for other rooms of that kind (validation, e.g. train_goals/test,seed=77)."""
+        name, _, seed_spec = spec.partition(",")
+        if name not in self.default_eval_suites:
+            raise ValueError(f"unknown darkroom suite {name!r}; known: {', '.join(self.default_eval_suites)}")
+        goals, _, actions = name.partition("/")
+        seed = 2_000 + self.default_eval_suites.index(name)
+        if seed_spec:
+            key, _, value = seed_spec.partition("=")
+            if key != "seed" or not value.isdigit():
+                raise ValueError(f"darkroom suite {spec!r}: expected <suite>,seed=<integer>")
+            seed = int(value)
         return DarkroomSuite(
             num_instances=num_instances, goals=goals.removesuffix("_goals"), actions=actions, horizon=horizon, seed=seed
         )
