@@ -143,6 +143,11 @@ class Distributed:
         if self.world_size > 1:
             torch.distributed.barrier()
 
+    def close(self) -> None:
+        """Leave the process group; left to interpreter exit, gloo's threads can abort the process."""
+        if self.world_size > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
 
 def init_distributed(device: torch.device) -> Distributed:
     """Join the process group torchrun describes in the environment: gloo on CPU, NCCL on GPU."""
@@ -394,4 +399,5 @@ def train(config: TrainConfig) -> Path:
     if world.is_main:
         writer.close()
     world.barrier()
+    world.close()
     return checkpoint_path
