@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gc
 import json
 import math
 import os
@@ -144,8 +145,10 @@ class Distributed:
             torch.distributed.barrier()
 
     def close(self) -> None:
-        """Leave the process group; left to interpreter exit, gloo's threads can abort the process."""
+        """Leave the process group. Call it once nothing holds the group (DDP does): a group
+        still alive at interpreter exit can abort the process from gloo's threads."""
         if self.world_size > 1 and torch.distributed.is_initialized():
+            gc.collect()  # DDP's reducer sits in reference cycles
             torch.distributed.destroy_process_group()
 
 
@@ -399,5 +402,6 @@ def train(config: TrainConfig) -> Path:
     if world.is_main:
         writer.close()
     world.barrier()
+    del trained  # DDP holds the process group; drop it before leaving the group
     world.close()
     return checkpoint_path
