@@ -1,0 +1,113 @@
+"""Where a Darkroom model falls short of Q-learning, by how far the goal is.
+
+    python benchmarks/darkroom_probe.py runs/darkroom/checkpoint.pt --suite test_goals/test
+
+Groups the suite's rooms by the fewest actions that reach the goal (1, 2 or 3 with 3-move
+actions) and reports per group:
+
+- return over the last 50 episodes of the model acting in-context (sampled, the checkpoint's
+  temperature) and of Q-learning, on the same rooms and seeds (what `evaluate` averages);
+- *replay*: Q-learning's own history is fed to the model (teacher forcing) and we measure the
+  probability the model gives to Q-learning's next action over the last `--replay-steps` steps,
+  where Q-learning has mostly converged onto one path. A model that cannot replay a path
+  written out in its context cannot converge onto it either; one that replays it but still
+  fails when acting has an exploration problem, not a copying one.
+
+Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headless_ad.action_embeddings import ActionScoring, action_logits
+from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
+from headless_ad.evaluate import ModelAgent, run_baselines, run_model
+from headless_ad.rollout import Rollout
+from headless_ad.tasks.darkroom import LAST_EPISODES, DarkroomTask
+
+
+def last_episode_returns(task: DarkroomTask, rollout: Rollout) -> np.ndarray:
+    """(N,) mean return over each room's last 50 completed episodes."""
+    returns = task.episode_returns(rollout)
+    count = (~np.isnan(returns)).sum(axis=1)
+    position = np.arange(returns.shape[1])[None, :]
+    last = (position >= count[:, None] - LAST_EPISODES) & (position < count[:, None])
+    return np.nanmean(np.where(last, returns, np.nan), axis=1)
+
+
+@torch.inference_mode()
+def replay_probability(
+    agent: ModelAgent, source: Rollout, scoring: ActionScoring, temperature: float, last: int
+) -> np.ndarray:
+    """(N,) mean probability the model gives the source's action over its last `last` steps,
+    with the source's history (not the model's) as context."""
+    num_steps = source.actions.shape[1]
+    rows = np.arange(source.actions.shape[0])
+    probability = np.zeros((len(rows), last))
+    for t in range(num_steps):
+        agent.act(source.observations[:, t])  # fills agent.last_output; its own choice is ignored
+        if t >= num_steps - last:
+            logits = action_logits(agent.last_output[:, None], agent.embeddings, agent.action_mask, scoring)[:, 0]
+            chosen = torch.softmax(logits.float() / temperature, dim=-1).cpu().numpy()[rows, source.actions[:, t]]
+            probability[:, t - (num_steps - last)] = chosen
+        # Darkroom ends an episode on reaching the goal (terminated) or at its step limit (truncated).
+        reached = source.dones[:, t] & (source.rewards[:, t] > 0)
+        agent.update(
+            source.observations[:, t], source.actions[:, t], source.rewards[:, t],
+            terminations=reached, truncations=source.dones[:, t] & ~reached,
+        )  # fmt: skip
+    return probability.mean(axis=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--suite", default="test_goals/test")
+    parser.add_argument("--num-instances", type=int, default=100)
+    parser.add_argument("--horizon", type=int, default=4_000)
+    parser.add_argument("--replay-steps", type=int, default=1_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if not 1 <= args.replay_steps <= args.horizon:
+        parser.error("--replay-steps must be in [1, --horizon]")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+
+    checkpoint = load_checkpoint(args.checkpoint, expected_task="darkroom")
+    model = model_from_checkpoint(checkpoint, torch.device("cpu")).eval()
+    scoring = ActionScoring(**checkpoint["config"]["scoring"])
+    temperature = checkpoint["config"].get("sample_temperature", 1.0)
+    task = DarkroomTask()
+    suite = task.parse_suite(args.suite, args.num_instances, args.horizon, train_seed=0)
+
+    baselines = run_baselines(task, suite, args.seed)
+    q_learning = baselines["q_learning"]
+    acting = run_model(task, suite, model, "sample", scoring, args.seed, temperature)
+    env = task.make_env(suite)
+    replay_agent = ModelAgent(model, env.action_mask, "sample", scoring, args.seed)
+    replay = replay_probability(replay_agent, q_learning, scoring, temperature, args.replay_steps)
+    distance = env.min_steps
+
+    returns = {
+        "model": last_episode_returns(task, acting),
+        "q_learning": last_episode_returns(task, q_learning),
+        "random": last_episode_returns(task, baselines["random"]),
+    }
+    print(f"{args.checkpoint} on {args.suite}, {args.num_instances} rooms, {args.horizon} steps, seed {args.seed}")
+    print(f"sample temperature {temperature:g}; replay: p(Q-learning's action), its last {args.replay_steps} steps\n")
+    print("| actions to goal | rooms | model return | Q-learning return | random return | replay |")
+    print("|---|---|---|---|---|---|")
+    groups = [(f"{d}", distance == d) for d in np.unique(distance)] + [("all", np.ones_like(distance, dtype=bool))]
+    for label, rows in groups:
+        cells = [f"{values[rows].mean():.2f}" for values in returns.values()]
+        print(f"| {label} | {rows.sum()} | {' | '.join(cells)} | {replay[rows].mean():.2f} |")
+
+
+if __name__ == "__main__":
+    main()
