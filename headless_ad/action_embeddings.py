@@ -20,15 +20,17 @@ def random_action_embeddings(
     dim: int,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    orthonormal: bool = True,
 ) -> torch.Tensor:
     """(batch_size, num_actions, dim) unit vectors, orthonormal within a row when num_actions <= dim.
 
     Drawn from the Haar measure (QR of a Gaussian matrix with the sign of R's diagonal fixed).
     With more actions than dimensions they cannot all be orthogonal, and are independent random
-    unit vectors instead (nearly orthogonal in high dimension).
+    unit vectors instead (nearly orthogonal in high dimension); `orthonormal=False` always draws
+    those, so that a model sees the same kind of embeddings for any number of actions.
     """
     gaussian = torch.randn(batch_size, dim, num_actions, generator=generator, device=device)
-    if num_actions > dim:
+    if num_actions > dim or not orthonormal:
         return F.normalize(gaussian.transpose(1, 2), dim=-1)
     q, r = torch.linalg.qr(gaussian)
     signs = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))

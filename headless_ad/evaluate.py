@@ -62,7 +62,7 @@ class ModelAgent:
         self.action_mask = torch.as_tensor(action_mask, device=self.device)
         num_envs, num_actions = action_mask.shape
         self.embeddings = random_action_embeddings(
-            num_envs, num_actions, model.config.d_model, self.generator, self.device
+            num_envs, num_actions, model.config.d_model, self.generator, self.device, model.config.orthonormal_actions
         )
         self.embeddings_with_no_action = with_no_action_row(self.embeddings)
         self.cache = KVCache(model.config, num_envs, num_actions + self.window, self.device, self.embeddings.dtype)

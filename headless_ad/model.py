@@ -51,6 +51,14 @@ class ModelConfig:
     reward_gated_action: bool = False
     """Also feed the previous action's embedding times its reward, so the first attention layer
     can gather per-action reward sums directly (an input feature, not in the paper)."""
+    prompt_key_bias: bool = False
+    """Add -log K to the attention logits of the K action-set prompt keys, so the attention the
+    prompt draws (its keys are exchangeable) does not grow with the number of actions: a model
+    trained on 50 Darkroom actions meets 75 or 125 in evaluation."""
+    orthonormal_actions: bool = True
+    """Orthonormal random action embeddings (the paper's) while the actions fit in d_model; False:
+    independent random unit vectors always, as any embedding must be once actions outnumber
+    d_model (e.g. 75 test actions at d_model 64), so training sees what evaluation will."""
     transition_tokens: bool = True
     """With observations, also feed the previous observation and the previous step's episode end
     (see the module docstring); no effect on tasks without observations."""
@@ -77,6 +85,7 @@ class KVCache:
         self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
         self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
         self.key_valid = torch.zeros(batch_size, capacity, dtype=torch.bool, device=device)
+        self.key_bias = torch.zeros(batch_size, capacity, device=device)  # see ModelConfig.prompt_key_bias
         self.length = 0
         self.prompt_length = 0
         self.capacity = capacity
@@ -102,6 +111,8 @@ class Attention(nn.Module):
         batch, length, width = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, width // self.n_heads).permute(2, 0, 3, 1, 4)
         q, k = _apply_rotary(q, cos, sin), _apply_rotary(k, cos, sin)
+        if mask.dtype != torch.bool:  # an additive mask must match the (possibly autocast) queries
+            mask = mask.to(q.dtype)
         if cache is not None:
             start = cache.length
             cache.keys[layer][:, :, start : start + length] = k
@@ -256,9 +267,16 @@ class HeadlessTransformer(nn.Module):
         # from everyone but itself, so that no query row is entirely masked.
         visible = (index[None, :] <= index[:, None]) | (index[None, :] < num_prompt)
         mask = visible & (key_valid[:, None, :] | torch.eye(length, dtype=torch.bool, device=x.device))
+        key_bias = None
+        if self.config.prompt_key_bias:
+            num_actions = action_set_mask.sum(dim=1, keepdim=True).clamp(min=1).float()
+            key_bias = torch.cat([(-num_actions.log()).expand(-1, num_prompt), x.new_zeros(x.shape[0], num_steps)], 1)
+            mask = torch.where(mask, key_bias[:, None, :], float("-inf"))
         if cache is not None:
             cache.length, cache.prompt_length = 0, num_prompt
             cache.key_valid[:, :length] = key_valid
+            if key_bias is not None:
+                cache.key_bias[:, :length] = key_bias
         out = self._run(x, positions, mask.unsqueeze(1), cache)
         if cache is not None:
             cache.length = length
@@ -281,7 +299,10 @@ class HeadlessTransformer(nn.Module):
         if position > self.config.max_steps:
             raise ValueError(f"step position {position} exceeds max_steps={self.config.max_steps}")
         cache.key_valid[:, cache.length] = True
+        cache.key_bias[:, cache.length] = 0.0
         mask = cache.key_valid[:, None, None, : cache.length + 1]
+        if self.config.prompt_key_bias:
+            mask = torch.where(mask, cache.key_bias[:, None, None, : cache.length + 1], float("-inf"))
         out = self._run(x, torch.tensor([position], device=x.device), mask, cache)
         cache.length += 1
         return out[:, 0]

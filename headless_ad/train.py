@@ -349,7 +349,12 @@ def train(config: TrainConfig) -> Path:
         data_seconds += time.perf_counter() - data_start
         # Drawn for the global batch on every rank (same generator), each keeping its own rows.
         embeddings = random_action_embeddings(
-            config.batch_size, store.max_actions, model_config.d_model, embedding_generator, device
+            config.batch_size,
+            store.max_actions,
+            model_config.d_model,
+            embedding_generator,
+            device,
+            orthonormal=model_config.orthonormal_actions,
         )[sampler.shard_rows]
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             outputs = trained(

@@ -23,6 +23,19 @@ def test_embeddings_are_orthonormal_and_fresh_each_draw() -> None:
     torch.testing.assert_close(wide.norm(dim=-1), torch.ones(2, 100))
 
 
+def test_independent_embeddings_look_alike_for_any_number_of_actions() -> None:
+    """orthonormal=False: unit vectors with the overlaps of many actions even when few are drawn."""
+    generator = torch.Generator().manual_seed(0)
+    few = random_action_embeddings(64, 20, 32, generator, orthonormal=False)
+    many = random_action_embeddings(16, 100, 32, generator, orthonormal=False)
+    for embeddings in (few, many):
+        torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(embeddings.shape[:2]))
+        gram = embeddings @ embeddings.transpose(1, 2)
+        off_diagonal = gram[:, ~torch.eye(gram.shape[1], dtype=torch.bool)]
+        # Independent directions in 32 dimensions: cosines spread with std 1/sqrt(32).
+        assert abs(off_diagonal.std().item() - 32**-0.5) < 0.02
+
+
 def test_infonce_is_cross_entropy_over_the_available_actions_only() -> None:
     generator = torch.Generator().manual_seed(1)
     embeddings = random_action_embeddings(2, 5, 16, generator)

@@ -66,8 +66,9 @@ def test_output_at_step_t_ignores_later_steps(gated: bool) -> None:
     assert not torch.allclose(base[:, 7:], changed[:, 7:])
 
 
-def test_padded_prompt_slots_change_nothing() -> None:
-    model = make_model()
+@pytest.mark.parametrize("prompt_key_bias", [False, True])
+def test_padded_prompt_slots_change_nothing(prompt_key_bias: bool) -> None:
+    model = make_model(prompt_key_bias=prompt_key_bias)
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
     out = forward(model, embeddings, mask, prev_actions, prev_rewards)
     garbage = embeddings.clone()
@@ -78,12 +79,41 @@ def test_padded_prompt_slots_change_nothing() -> None:
     torch.testing.assert_close(out[:1], alone, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("prompt_key_bias", [False, True])
+def test_prompt_key_bias_makes_attention_to_the_prompt_independent_of_its_size(prompt_key_bias: bool) -> None:
+    """K copies of one action embedding: with the -log K bias the history cannot tell K = 2 from 7."""
+    model = make_model(prompt_key_bias=prompt_key_bias)
+    embeddings, _, prev_actions, prev_rewards = random_inputs(batch=1)
+    vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
+    outputs = []
+    for size in (2, 7):
+        prompt = embeddings[:, :1].expand(1, size, 32)
+        outputs.append(model(prompt, torch.ones(1, size, dtype=torch.bool), None, vectors, prev_rewards))
+    if prompt_key_bias:
+        torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-5)
+    else:
+        assert (outputs[0] - outputs[1]).abs().max() > 1e-3
+
+
 @pytest.mark.parametrize(
-    ("observation_kind", "gated", "transition_tokens"),
-    [("none", False, True), ("discrete", False, False), ("discrete", False, True), ("none", True, True)],
+    ("observation_kind", "gated", "transition_tokens", "prompt_key_bias"),
+    [
+        ("none", False, True, False),
+        ("discrete", False, False, False),
+        ("discrete", False, True, False),
+        ("none", True, True, False),
+        ("discrete", False, True, True),
+    ],
 )
-def test_kv_cache_decoding_equals_full_forward(observation_kind: str, gated: bool, transition_tokens: bool) -> None:
-    model = make_model(observation_kind, reward_gated_action=gated, transition_tokens=transition_tokens)
+def test_kv_cache_decoding_equals_full_forward(
+    observation_kind: str, gated: bool, transition_tokens: bool, prompt_key_bias: bool
+) -> None:
+    model = make_model(
+        observation_kind,
+        reward_gated_action=gated,
+        transition_tokens=transition_tokens,
+        prompt_key_bias=prompt_key_bias,
+    )
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
     observations = torch.randint(0, 5, prev_actions.shape) if observation_kind == "discrete" else None
     dones = torch.rand(prev_actions.shape) < 0.3
