@@ -70,19 +70,23 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         for_task(PAPER, "contextual_bandit", "contextual-bandit-paper", eval_suites=("eval", "num_25", "num_50")),
     ),
     "darkroom": (
-        "Darkroom 9x9 with 3-move action sequences, CPU preset: 2,000 Q-learning histories of 1,000 steps.",
+        "Darkroom 9x9 with 3-move action sequences, CPU preset: 2,000 Q-learning histories of 4,000 steps.",
         for_task(
             CPU,
             "darkroom",
             "darkroom",
-            CollectConfig(num_instances=2_000, task="darkroom", horizon=1_000),
+            # Long enough for Q-learning to converge on the far goals (3 actions away) too.
+            CollectConfig(num_instances=2_000, task="darkroom", horizon=4_000),
+            # The prompt's pull on attention must not grow from the 50 training to 75 or 125 actions.
+            model=replace(CPU.model, prompt_key_bias=True),
             # Dot-product scores: the model must be able to act uniformly at random (Q-learning's
             # first episodes), which needs a near-zero output; cosine scores discard the norm.
             scoring=ActionScoring(),
             seq_len=200,
             start_window_share=0.2,
-            # Every 4th episode per window: 4x steeper learning curves to distil (see README).
-            episode_stride=4,
+            # Every 16th episode per window: a 200-step window spans Q-learning's whole learning
+            # phase, 16x steeper than its own curve (see README).
+            episode_stride=16,
             total_steps=6_000,
             eval_every=0,
             eval_horizon=4_000,

@@ -161,7 +161,7 @@ def test_corrupt_history_store_is_named(monkeypatch: pytest.MonkeyPatch, capsys,
 
 def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatch, capsys, in_tmp: Path) -> None:
     """Histories longer than the window: training samples episode-strided windows, evaluation slides the context."""
-    args = ["--collect.num-instances", "32", "--collect.horizon", "120", "--seq-len", "24",
+    args = ["--collect.num-instances", "32", "--collect.horizon", "400", "--seq-len", "24",
             "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--batch-size", "4",
             "--total-steps", "4", "--warmup-steps", "1", "--eval-every", "0", "--eval-instances", "4",
             "--eval-suites", "test_goals/test", "--threads", "1", "--eval-horizon", "150"]  # fmt: skip
@@ -172,7 +172,7 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "test_goals/test")  # fmt: skip
     assert "4 instances per suite, 150 steps" in capsys.readouterr().out
-    store = in_tmp / "runs/histories/darkroom-q_learning-n32-t120-s0"
+    store = in_tmp / "runs/histories/darkroom-q_learning-n32-t400-s0"
     assert np.load(store / "observations.npy").max() < 81
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "train_goals/all", "--horizon", "90")  # fmt: skip
