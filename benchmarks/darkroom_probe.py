@@ -13,12 +13,17 @@ actions) and reports per group:
   written out in its context cannot converge onto it either; one that replays it but still
   fails when acting has an exploration problem, not a copying one.
 
+`--add-test-actions N` appends the first N test actions to every room's action list (e.g.
+`--suite test_goals/train --add-test-actions 25`: 75 actions, 50 of them the training ones), to
+tell the number of actions apart from their novelty.
+
 Prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +33,19 @@ from headless_ad.action_embeddings import ActionScoring, action_logits
 from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
 from headless_ad.evaluate import ModelAgent, run_baselines, run_model
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.darkroom import LAST_EPISODES, DarkroomTask
+from headless_ad.tasks.darkroom import LAST_EPISODES, DarkroomSuite, DarkroomTask
+
+
+@dataclass(frozen=True)
+class WithTestActions(DarkroomSuite):
+    """A suite whose rooms also offer the first `added` test actions, after their own."""
+
+    added: int = 0
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        goals, actions = super().sample()
+        extra = np.broadcast_to(self.splits["test_actions"][: self.added], (len(goals), self.added))
+        return goals, np.ascontiguousarray(np.concatenate([actions, extra], axis=1))
 
 
 def last_episode_returns(task: DarkroomTask, rollout: Rollout) -> np.ndarray:
@@ -71,6 +88,7 @@ def main() -> None:
     parser.add_argument("--num-instances", type=int, default=100)
     parser.add_argument("--horizon", type=int, default=4_000)
     parser.add_argument("--replay-steps", type=int, default=1_000)
+    parser.add_argument("--add-test-actions", type=int, default=0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -85,6 +103,10 @@ def main() -> None:
     temperature = checkpoint["config"].get("sample_temperature", 1.0)
     task = DarkroomTask()
     suite = task.parse_suite(args.suite, args.num_instances, args.horizon, train_seed=0)
+    if args.add_test_actions:
+        if suite.actions not in ("train", "train_permuted"):
+            parser.error("--add-test-actions needs a suite with the train actions (they would repeat test ones)")
+        suite = WithTestActions(**asdict(suite), added=args.add_test_actions)
 
     baselines = run_baselines(task, suite, args.seed)
     q_learning = baselines["q_learning"]
@@ -99,7 +121,9 @@ def main() -> None:
         "q_learning": last_episode_returns(task, q_learning),
         "random": last_episode_returns(task, baselines["random"]),
     }
-    print(f"{args.checkpoint} on {args.suite}, {args.num_instances} rooms, {args.horizon} steps, seed {args.seed}")
+    added = f" + {args.add_test_actions} test actions" if args.add_test_actions else ""
+    print(f"{args.checkpoint} on {args.suite}{added}, {args.num_instances} rooms, {args.horizon} steps", end="")
+    print(f", seed {args.seed}")
     print(f"sample temperature {temperature:g}; replay: p(Q-learning's action), its last {args.replay_steps} steps\n")
     print("| actions to goal | rooms | model return | Q-learning return | random return | replay |")
     print("|---|---|---|---|---|---|")
