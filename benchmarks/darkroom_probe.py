@@ -33,7 +33,7 @@ from headless_ad.action_embeddings import ActionScoring, action_logits
 from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
 from headless_ad.evaluate import ModelAgent, run_baselines, run_model
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.darkroom import LAST_EPISODES, DarkroomSuite, DarkroomTask
+from headless_ad.tasks.darkroom import DarkroomSuite, DarkroomTask
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,6 @@ class WithTestActions(DarkroomSuite):
         goals, actions = super().sample()
         extra = np.broadcast_to(self.splits["test_actions"][: self.added], (len(goals), self.added))
         return goals, np.ascontiguousarray(np.concatenate([actions, extra], axis=1))
-
-
-def last_episode_returns(task: DarkroomTask, rollout: Rollout) -> np.ndarray:
-    """(N,) mean return over each room's last 50 completed episodes."""
-    returns = task.episode_returns(rollout)
-    count = (~np.isnan(returns)).sum(axis=1)
-    position = np.arange(returns.shape[1])[None, :]
-    last = (position >= count[:, None] - LAST_EPISODES) & (position < count[:, None])
-    return np.nanmean(np.where(last, returns, np.nan), axis=1)
 
 
 @torch.inference_mode()
@@ -117,9 +108,9 @@ def main() -> None:
     distance = env.min_steps
 
     returns = {
-        "model": last_episode_returns(task, acting),
-        "q_learning": last_episode_returns(task, q_learning),
-        "random": last_episode_returns(task, baselines["random"]),
+        "model": task.last_episode_returns(acting),
+        "q_learning": task.last_episode_returns(q_learning),
+        "random": task.last_episode_returns(baselines["random"]),
     }
     added = f" + {args.add_test_actions} test actions" if args.add_test_actions else ""
     print(f"{args.checkpoint} on {args.suite}{added}, {args.num_instances} rooms, {args.horizon} steps", end="")

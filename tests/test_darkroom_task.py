@@ -73,6 +73,21 @@ def test_episode_returns_split_histories_at_episode_ends() -> None:
     np.testing.assert_allclose(curve, [0.5, 0.5])
 
 
+def test_metric_averages_each_rooms_last_50_episodes_with_rooms_weighted_equally() -> None:
+    # Room 0: 60 one-step episodes, the first 10 rewarded, so its last 50 return 0. Room 1: 2
+    # episodes, one rewarded (0.5). Room 2: no completed episode (left out, not counted as 0).
+    steps = 60
+    rewards = np.zeros((3, steps), dtype=np.float32)
+    dones = np.zeros((3, steps), dtype=bool)
+    rewards[0, :10], dones[0] = 1, True
+    rewards[1, 29], dones[1, [29, 59]] = 1, True
+    rollout = Rollout(np.zeros((3, steps), dtype=np.int64), rewards, rewards, dones, None)
+    per_room = DarkroomTask.last_episode_returns(rollout)
+    np.testing.assert_array_equal(per_room[:2], [0.0, 0.5])
+    assert np.isnan(per_room[2])
+    assert DarkroomTask().metric(rollout) == pytest.approx(0.25)
+
+
 def test_all_actions_suite_reports_which_train_and_test_actions_were_tried() -> None:
     task = DarkroomTask()
     suite = task.parse_suite("test_goals/all", num_instances=4, horizon=30, train_seed=0)

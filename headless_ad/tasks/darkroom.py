@@ -150,13 +150,19 @@ class DarkroomTask:
         returns = np.bincount(flat, weights=rollout.rewards[complete], minlength=num * width).reshape(num, width)
         return np.where(np.arange(width)[None, :] < count[:, None], returns, np.nan)
 
-    def metric(self, rollout: Rollout) -> float:
-        """Mean return over each instance's last 50 completed episodes."""
-        returns = self.episode_returns(rollout)
+    @classmethod
+    def last_episode_returns(cls, rollout: Rollout) -> np.ndarray:
+        """(N,) mean return over each instance's last 50 completed episodes (NaN where none completed)."""
+        returns = cls.episode_returns(rollout)
         count = (~np.isnan(returns)).sum(axis=1)
         position = np.arange(returns.shape[1])[None, :]
         last = (position >= count[:, None] - LAST_EPISODES) & (position < count[:, None])
-        return float(np.nanmean(np.where(last, returns, np.nan)))
+        with np.errstate(invalid="ignore"):  # an instance without a completed episode stays NaN
+            return np.nansum(np.where(last, returns, 0.0), axis=1) / np.minimum(count, LAST_EPISODES)
+
+    def metric(self, rollout: Rollout) -> float:
+        """Mean over instances of the return of each one's last 50 completed episodes."""
+        return float(np.nanmean(self.last_episode_returns(rollout)))
 
     def extra_metrics(self, suite: DarkroomSuite, rollout: Rollout) -> dict[str, float]:
         """On suites offering all 125 actions: the mean fraction of the train and of the test
