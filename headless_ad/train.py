@@ -124,6 +124,8 @@ class TrainConfig:
             if not ok:
                 raise ValueError(message)
         resolve_device(self.device)
+        # Builds (and so checks) the training suite, e.g. min_actions, before any collection.
+        task.train_suite(self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.min_actions)
         for suite in self.eval_suites:
             task.parse_suite(suite, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed)
 

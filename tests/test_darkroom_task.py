@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from headless_ad.collect import CollectConfig, collect, collect_path
+from headless_ad.histories import load_store
 from headless_ad.rollout import Rollout, run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.darkroom import DarkroomSuite, DarkroomTask
@@ -48,6 +52,34 @@ def test_eval_suites_draw_from_their_goal_and_action_sets() -> None:
     assert not np.array_equal(named.sample()[0], validation.sample()[0])
     with pytest.raises(ValueError, match="expected <suite>,seed=<integer>"):
         task.parse_suite("train_goals/test,seed=x", 4, 100, 0)
+
+
+def test_action_subsets_vary_in_size_and_stay_in_their_set() -> None:
+    task = get_task("darkroom")
+    suite = DarkroomSuite(num_instances=400, min_actions=20)
+    _, actions = suite.sample()
+    np.testing.assert_array_equal(actions, DarkroomSuite(num_instances=400, min_actions=20).sample()[1])
+    train_actions = set(suite.splits["train_actions"])
+    sizes = (actions >= 0).sum(axis=1)
+    assert sizes.min() == 20 and sizes.max() == 50 and len(set(sizes)) > 20
+    for row, size in zip(actions, sizes, strict=True):
+        assert (row[size:] == -1).all()  # padding only after the offered actions
+        assert len(set(row[:size])) == size and set(row[:size]) <= train_actions
+    env = task.make_env(suite)
+    np.testing.assert_array_equal(env.action_mask.sum(axis=1), sizes)
+    for bad in (-1, 51):
+        with pytest.raises(ValueError, match=r"min_actions must be in \[0, 50\] \(the 'train' set\)"):
+            DarkroomSuite(num_instances=4, min_actions=bad)
+
+
+def test_collector_records_each_rooms_own_action_subset(tmp_path) -> None:
+    config = CollectConfig(task="darkroom", num_instances=30, horizon=60, min_actions=20, threads=1)
+    assert collect_path(config).name.endswith("-k20")  # never mixed up with the all-50 store
+    store = load_store(collect(replace(config, out=tmp_path / "store")))
+    offered = store.action_mask.sum(axis=1)
+    assert offered.min() >= 20 and len(set(offered)) > 5
+    taken = np.asarray(store.actions)
+    assert (taken < offered[:, None]).all()  # Q-learning never steps an action the room lacks
 
 
 def test_q_learning_through_the_shared_rollout_beats_random() -> None:

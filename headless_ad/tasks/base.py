@@ -39,7 +39,10 @@ class Task(Protocol):
     """What `metric` measures (e.g. final cumulative regret); normalized scores compare it."""
     curve_labels: tuple[str, str]
 
-    def train_suite(self, num_instances: int, horizon: int, seed: int) -> Suite: ...
+    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> Suite:
+        """The training instances; `min_actions` > 0 asks for random action subsets of at least
+        that many (tasks whose instances cannot vary so reject it)."""
+        ...
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> Suite:
         """A named evaluation suite (e.g. `all_new`) or a custom `key=value,...` spec."""

@@ -35,6 +35,9 @@ class DarkroomSuite:
     action_seq_len: int = 3
     episode_len: int = 20
     split_seed: int = 0
+    min_actions: int = 0
+    """When > 0, each instance offers a random subset of the action set (in random order) whose size
+    is uniform in [min_actions, set size]; the list is padded with -1 past it. 0: the whole set."""
 
     def __post_init__(self) -> None:
         if self.size < 2:
@@ -45,6 +48,10 @@ class DarkroomSuite:
             raise ValueError(f"unknown goal set {self.goals!r} (train, test)")
         if self.actions not in ("train", "train_permuted", "test_50", "test", "all"):
             raise ValueError(f"unknown action set {self.actions!r} (train, train_permuted, test_50, test, all)")
+        if not 0 <= self.min_actions <= self.action_set.size:
+            raise ValueError(
+                f"min_actions must be in [0, {self.action_set.size}] (the {self.actions!r} set), got {self.min_actions}"
+            )
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,22 +72,31 @@ class DarkroomSuite:
             "test_actions": sequences[num_train_actions:],
         }
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray]:
-        """(goals (N,), action lists (N, K)); row i depends only on the seed and i."""
-        rng = np.random.default_rng(self.seed)
-        goal_set = self.splits[f"{self.goals}_goals"]
-        goals = goal_set[rng.integers(0, goal_set.size, self.num_instances)]
-        base = {
+    @property
+    def action_set(self) -> np.ndarray:
+        """The action-sequence indices this suite's instances draw from, in their base order."""
+        return {
             "train": self.splits["train_actions"],
             "train_permuted": self.splits["train_actions"],
             "test_50": self.splits["test_actions"][:50],
             "test": self.splits["test_actions"],
             "all": np.arange(5**self.action_seq_len),
         }[self.actions]
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """(goals (N,), action lists (N, K), -1 past an instance's own actions); row i depends only
+        on the seed and i."""
+        rng = np.random.default_rng(self.seed)
+        goal_set = self.splits[f"{self.goals}_goals"]
+        goals = goal_set[rng.integers(0, goal_set.size, self.num_instances)]
+        base = self.action_set
         actions = np.broadcast_to(base, (self.num_instances, base.size))
-        if self.actions == "train_permuted":
+        if self.actions == "train_permuted" or self.min_actions:
             # An independent order per instance: argsort of uniform keys is a uniform permutation.
             actions = np.take_along_axis(actions, rng.random(actions.shape).argsort(axis=1), axis=1)
+        if self.min_actions:
+            sizes = rng.integers(self.min_actions, base.size + 1, self.num_instances)
+            actions = np.where(np.arange(base.size)[None, :] < sizes[:, None], actions, -1)
         return goals, np.ascontiguousarray(actions)
 
 
@@ -98,8 +114,8 @@ class DarkroomTask:
     metric_name = f"return (last {LAST_EPISODES} episodes)"
     curve_labels = ("episode", "return")
 
-    def train_suite(self, num_instances: int, horizon: int, seed: int) -> DarkroomSuite:
-        return DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> DarkroomSuite:
+        return DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=seed, min_actions=min_actions)
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> DarkroomSuite:
         """`<train|test>_goals/<train|train_permuted|test_50|test|all>`, e.g. test_goals/test, with an
@@ -123,7 +139,7 @@ class DarkroomTask:
         if rows is not None:
             goals, actions = goals[rows], actions[rows]
         return DarkroomVectorEnv(
-            len(goals), goals=goals, actions=actions, size=suite.size,
+            len(goals), goals=goals, actions=actions, num_actions=(actions >= 0).sum(axis=1), size=suite.size,
             action_seq_len=suite.action_seq_len, max_episode_steps=suite.episode_len,
         )  # fmt: skip
 
