@@ -174,7 +174,7 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "test_goals/test")  # fmt: skip
     assert "4 instances per suite, 150 steps" in capsys.readouterr().out
-    store = in_tmp / "runs/histories/darkroom-q_learning-n32-t400-s0"
+    store = in_tmp / "runs/histories/darkroom-q_learning-n32-t400-s0-k25"  # the preset: rooms with 25-50 actions
     assert np.load(store / "observations.npy").max() < 81
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "train_goals/all", "--horizon", "90")  # fmt: skip
