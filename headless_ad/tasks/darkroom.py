@@ -54,7 +54,10 @@ class DarkroomSuite:
             )
 
     def describe(self) -> dict[str, Any]:
-        return asdict(self)
+        described = asdict(self)
+        if not self.min_actions:  # stores collected before min_actions existed stay reusable
+            del described["min_actions"]
+        return described
 
     @cached_property
     def splits(self) -> dict[str, np.ndarray]:
