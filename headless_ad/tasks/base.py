@@ -39,9 +39,11 @@ class Task(Protocol):
     """What `metric` measures (e.g. final cumulative regret); normalized scores compare it."""
     curve_labels: tuple[str, str]
 
-    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> Suite:
+    def train_suite(
+        self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False
+    ) -> Suite:
         """The training instances; `min_actions` > 0 asks for random action subsets of at least
-        that many (tasks whose instances cannot vary so reject it)."""
+        that many, `balance_goals` for goal distances drawn evenly (tasks without them reject both)."""
         ...
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> Suite:
