@@ -71,8 +71,6 @@ class ModelAgent:
         self.prev_actions: list[torch.Tensor] = [torch.full((num_envs,), -1, device=self.device)]
         self.prev_rewards: list[torch.Tensor] = [torch.zeros(num_envs, device=self.device)]
         self.prev_dones: list[torch.Tensor] = [torch.zeros(num_envs, dtype=torch.bool, device=self.device)]
-        self.episode_index: list[torch.Tensor] = [torch.zeros(num_envs, dtype=torch.long, device=self.device)]
-        self.clock = model.episode_in is not None
         self.transitions = model.prev_observation_in is not None
 
     @torch.inference_mode()
@@ -98,7 +96,6 @@ class ModelAgent:
                 self.prev_rewards[-1][:, None],
                 self.prev_observations[-1][:, None] if self.transitions else None,
                 self.prev_dones[-1][:, None] if self.transitions else None,
-                self.episode_index[-1][:, None] if self.clock else None,
             )
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
@@ -116,7 +113,6 @@ class ModelAgent:
             cache=cache,
             prev_observations=self._window(self.prev_observations, keep) if self.transitions else None,
             prev_dones=self._window(self.prev_dones, keep) if self.transitions else None,
-            episode_index=self._window(self.episode_index, keep) if self.clock else None,
         )[:, -1]
 
     @staticmethod
@@ -139,7 +135,6 @@ class ModelAgent:
             if flags is not None:
                 ended |= np.asarray(flags, dtype=bool)
         self.prev_dones.append(torch.as_tensor(ended, device=self.device))
-        self.episode_index.append(self.episode_index[-1] + self.prev_dones[-1])  # of the next step
 
 
 @dataclass

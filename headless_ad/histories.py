@@ -138,7 +138,6 @@ class Batch:
     observations: torch.Tensor | None  # (B, L) or (B, L, d)
     prev_observations: torch.Tensor | None  # like observations; -1 / zeros where there is none
     prev_dones: torch.Tensor | None  # (B, L) bool: the previous step ended an episode
-    episode_index: torch.Tensor | None  # (B, L) int64: each step's episode among the window's history
     prev_actions: torch.Tensor  # (B, L) int64, -1 where there is no previous action
     prev_rewards: torch.Tensor  # (B, L) float32
     targets: torch.Tensor  # (B, L) int64: the action the source algorithm took
@@ -155,9 +154,6 @@ class WindowSampler:
     with index = r mod k, for a random r), so it shows k times the learning progress of a
     contiguous window; the kept episodes follow each other exactly as episodes of one history do.
 
-    `episode_index=True` (episodic tasks): also return each step's episode index in its history,
-    counting only the kept episodes with a stride (the agent that imitates them acts every one).
-
     `shard=(rank, world_size)`: every rank draws the
     same global batch of `batch_size` windows and keeps its contiguous block of rows
     (`shard_rows`), so data-parallel training sees exactly the batches of a single process.
@@ -173,7 +169,6 @@ class WindowSampler:
         shard: tuple[int, int] = (0, 1),
         start_share: float = 0.0,
         episode_stride: int = 1,
-        episode_index: bool = False,
     ) -> None:
         if not 0.0 <= start_share <= 1.0:
             raise ValueError(f"start_share must be in [0, 1], got {start_share}")
@@ -182,12 +177,6 @@ class WindowSampler:
         if episode_stride < 1:
             raise ValueError(f"episode_stride must be >= 1, got {episode_stride}")
         self.episode_stride = episode_stride
-        self.episodes: np.ndarray | None = None
-        if episode_index:
-            if store.dones is None:
-                raise ValueError(f"episode_index needs episode ends (dones), which {store.path} does not hold")
-            dones = np.asarray(store.dones)
-            self.episodes = (np.cumsum(dones, axis=1, dtype=np.int32) - dones) // episode_stride
         if episode_stride > 1:
             self._index_strided_episodes(store, seq_len, episode_stride)
         self.store = store
@@ -269,14 +258,10 @@ class WindowSampler:
             if store.dones is not None:
                 ended = np.asarray(store.dones[rows_2d, clipped]) & (steps >= 0)
             prev_dones = torch.from_numpy(ended[:, :-1]).to(self.device)
-        episode_index = None
-        if self.episodes is not None:
-            episode_index = torch.from_numpy(self.episodes[rows_2d, clipped[:, 1:]].astype(np.int64)).to(self.device)
         return Batch(
             observations=observations,
             prev_observations=prev_observations,
             prev_dones=prev_dones,
-            episode_index=episode_index,
             prev_actions=torch.from_numpy(taken[:, :-1]).to(self.device),
             prev_rewards=torch.from_numpy(got[:, :-1]).to(self.device),
             targets=torch.from_numpy(taken[:, 1:]).to(self.device),

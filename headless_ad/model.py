@@ -62,10 +62,6 @@ class ModelConfig:
     transition_tokens: bool = True
     """With observations, also feed the previous observation and the previous step's episode end
     (see the module docstring); no effect on tasks without observations."""
-    episode_clock: int = 0
-    """When > 0, each step token also gets a learned embedding of its episode's index in the
-    agent's history, clipped to episode_clock - 1. A sliding window forgets how long the agent has
-    acted, while a source such as epsilon-greedy Q-learning explores by its episode count."""
 
 
 def _rotary_tables(head_dim: int, max_positions: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,7 +169,6 @@ class HeadlessTransformer(nn.Module):
             # One extra row for "no previous observation" (a history's first step).
             self.prev_observation_in = self._observation_encoder(config, extra_rows=1)
             self.episode_start = nn.Parameter(torch.zeros(d))
-        self.episode_in = nn.Embedding(config.episode_clock, d) if config.episode_clock > 0 else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = nn.RMSNorm(d)
         self.head = nn.Linear(d, d, bias=False)
@@ -209,12 +204,10 @@ class HeadlessTransformer(nn.Module):
         prev_rewards: torch.Tensor,
         prev_observations: torch.Tensor | None = None,
         prev_dones: torch.Tensor | None = None,
-        episode_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, T, D) tokens from observations (B, T[, obs]), previous-action embeddings and rewards;
         with transition tokens also the previous observations (-1 / zeros where there is none)
-        and the previous steps' episode ends (B, T) bool; with an episode clock each step's
-        episode index (B, T) int."""
+        and the previous steps' episode ends (B, T) bool."""
         tokens = self.action_in(prev_action_vectors) + self.reward_in(prev_rewards.unsqueeze(-1))
         if self.action_reward_in is not None:
             tokens = tokens + self.action_reward_in(prev_action_vectors * prev_rewards.unsqueeze(-1))
@@ -229,10 +222,6 @@ class HeadlessTransformer(nn.Module):
                 prev_observations = torch.where(prev_observations < 0, self.config.observation_size, prev_observations)
             tokens = tokens + self.prev_observation_in(prev_observations)
             tokens = tokens + prev_dones.unsqueeze(-1).to(tokens.dtype) * self.episode_start
-        if self.episode_in is not None:
-            if episode_index is None:
-                raise ValueError("this model was built with an episode clock: pass episode_index")
-            tokens = tokens + self.episode_in(episode_index.clamp(0, self.config.episode_clock - 1))
         return tokens
 
     def _run(
@@ -257,7 +246,6 @@ class HeadlessTransformer(nn.Module):
         cache: KVCache | None = None,
         prev_observations: torch.Tensor | None = None,
         prev_dones: torch.Tensor | None = None,
-        episode_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Output vectors (B, T, D) at the step tokens of a whole window.
 
@@ -265,9 +253,7 @@ class HeadlessTransformer(nn.Module):
         With a `cache`, the keys and values are kept so that `decode` can continue from here.
         """
         prompt = self.prompt_in(action_set)
-        steps = self.step_tokens(
-            observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones, episode_index
-        )
+        steps = self.step_tokens(observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones)
         num_prompt, num_steps = prompt.shape[1], steps.shape[1]
         if num_steps > self.config.max_steps:
             raise ValueError(f"window of {num_steps} steps exceeds max_steps={self.config.max_steps}")
@@ -304,14 +290,11 @@ class HeadlessTransformer(nn.Module):
         prev_rewards: torch.Tensor,
         prev_observations: torch.Tensor | None = None,
         prev_dones: torch.Tensor | None = None,
-        episode_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Output vector (B, D) for one more step, attending to everything in `cache`."""
         if cache.length >= cache.capacity:
             raise ValueError("KV cache is full: re-encode a shorter window first")
-        x = self.step_tokens(
-            observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones, episode_index
-        )
+        x = self.step_tokens(observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones)
         position = cache.length - cache.prompt_length + 1
         if position > self.config.max_steps:
             raise ValueError(f"step position {position} exceeds max_steps={self.config.max_steps}")

@@ -114,7 +114,6 @@ class TrainConfig:
             (self.eval_horizon >= 0, f"eval_horizon must be >= 0, got {self.eval_horizon}"),
             (0 <= self.model.dropout < 1, f"model.dropout must be in [0, 1), got {self.model.dropout}"),
             (self.model.n_layers >= 1, f"model.n_layers must be >= 1, got {self.model.n_layers}"),
-            (self.model.episode_clock >= 0, f"model.episode_clock must be >= 0, got {self.model.episode_clock}"),
             (
                 self.model.n_heads >= 1 and self.model.d_model % (2 * self.model.n_heads) == 0,
                 f"model.d_model={self.model.d_model} must split into {self.model.n_heads} heads of even width",
@@ -229,7 +228,7 @@ def train(config: TrainConfig) -> Path:
     sampler = WindowSampler(
         store, config.seq_len, config.batch_size, seed=config.seed, device=device,
         shard=(world.rank, world.world_size), start_share=config.start_window_share,
-        episode_stride=config.episode_stride, episode_index=config.model.episode_clock > 0,
+        episode_stride=config.episode_stride,
     )  # fmt: skip
     model_config = dataclasses.replace(
         config.model,
@@ -368,7 +367,6 @@ def train(config: TrainConfig) -> Path:
                 batch.prev_rewards,
                 prev_observations=batch.prev_observations,
                 prev_dones=batch.prev_dones,
-                episode_index=batch.episode_index,
             )
         loss, logits = headless_loss(
             outputs.float(), embeddings, batch.action_mask, batch.targets,

@@ -209,9 +209,8 @@ def test_transition_tokens_are_causal_and_carry_the_previous_observation() -> No
     assert changed_steps.tolist() == [t == 8 for t in range(12)]
 
 
-@pytest.mark.parametrize("episode_clock", [0, 3])
-def test_cached_agent_with_observations_and_episode_ends_equals_full_recompute(episode_clock: int) -> None:
-    model = make_model("discrete", max_steps=5, episode_clock=episode_clock)
+def test_cached_agent_with_observations_and_episode_ends_equals_full_recompute() -> None:
+    model = make_model("discrete", max_steps=5)
     action_mask = np.ones((3, 4), dtype=bool)
     cached = ModelAgent(model, action_mask, "sample", ActionScoring(), seed=3, reencode_every=1)
     recompute = ModelAgent(model, action_mask, "sample", ActionScoring(), seed=3, use_cache=False)
@@ -224,25 +223,3 @@ def test_cached_agent_with_observations_and_episode_ends_equals_full_recompute(e
         rewards, ended = rng.random(3), rng.random(3) < 0.3
         for agent in (cached, recompute):
             agent.update(observations, actions, rewards, terminations=ended, truncations=np.zeros(3, dtype=bool))
-
-
-def test_episode_clock_feeds_each_steps_episode_index_clipped_to_the_clock() -> None:
-    model = make_model("discrete", episode_clock=3)
-    embeddings, mask, prev_actions, prev_rewards = random_inputs()
-    observations = torch.randint(0, 5, prev_actions.shape, generator=torch.Generator().manual_seed(1))
-    dones = torch.zeros(prev_actions.shape, dtype=torch.bool)
-    vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
-    extra = transitions(observations, dones)
-
-    def run(index: torch.Tensor) -> torch.Tensor:
-        return model(embeddings, mask, observations, vectors, prev_rewards, **extra, episode_index=index)
-
-    index = torch.zeros(prev_actions.shape, dtype=torch.long)
-    later = index.clone()
-    later[:, 6:] = 2
-    base, moved = run(index), run(later)
-    torch.testing.assert_close(base[:, :6], moved[:, :6])  # causal in the clock too
-    assert not torch.allclose(base[:, 6:], moved[:, 6:])
-    torch.testing.assert_close(run(later.where(later == 0, 40)), moved)  # beyond the clock: its last row
-    with pytest.raises(ValueError, match="pass episode_index"):
-        model(embeddings, mask, observations, vectors, prev_rewards, **extra)
