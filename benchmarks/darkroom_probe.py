@@ -31,7 +31,7 @@ import torch
 
 from headless_ad.action_embeddings import ActionScoring, action_logits
 from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
-from headless_ad.evaluate import ModelAgent, run_baselines, run_model
+from headless_ad.evaluate import ModelAgent, TemperatureSchedule, run_baselines, run_model
 from headless_ad.rollout import Rollout
 from headless_ad.tasks.darkroom import DarkroomSuite, DarkroomTask
 
@@ -49,9 +49,7 @@ class WithTestActions(DarkroomSuite):
 
 
 @torch.inference_mode()
-def replay_probability(
-    agent: ModelAgent, source: Rollout, scoring: ActionScoring, temperature: float, last: int
-) -> np.ndarray:
+def replay_probability(agent: ModelAgent, source: Rollout, scoring: ActionScoring, last: int) -> np.ndarray:
     """(N,) mean probability the model gives the source's action over its last `last` steps,
     with the source's history (not the model's) as context."""
     num_steps = source.actions.shape[1]
@@ -61,6 +59,7 @@ def replay_probability(
         agent.act(source.observations[:, t])  # fills agent.last_output; its own choice is ignored
         if t >= num_steps - last:
             logits = action_logits(agent.last_output[:, None], agent.embeddings, agent.action_mask, scoring)[:, 0]
+            temperature = agent.temperature.at(agent.episodes_done)  # as when acting: by the episodes so far
             chosen = torch.softmax(logits.float() / temperature, dim=-1).cpu().numpy()[rows, source.actions[:, t]]
             probability[:, t - (num_steps - last)] = chosen
         # Darkroom ends an episode on reaching the goal (terminated) or at its step limit (truncated).
@@ -91,7 +90,12 @@ def main() -> None:
     checkpoint = load_checkpoint(args.checkpoint, expected_task="darkroom")
     model = model_from_checkpoint(checkpoint, torch.device("cpu")).eval()
     scoring = ActionScoring(**checkpoint["config"]["scoring"])
-    temperature = checkpoint["config"].get("sample_temperature", 1.0)
+    trained = checkpoint["config"]
+    temperature = TemperatureSchedule(
+        trained.get("sample_temperature", 1.0),
+        trained.get("final_sample_temperature"),
+        trained.get("anneal_episodes", 0),
+    )
     task = DarkroomTask()
     suite = task.parse_suite(args.suite, args.num_instances, args.horizon, train_seed=0)
     if args.add_test_actions:
@@ -103,8 +107,8 @@ def main() -> None:
     q_learning = baselines["q_learning"]
     acting = run_model(task, suite, model, "sample", scoring, args.seed, temperature)
     env = task.make_env(suite)
-    replay_agent = ModelAgent(model, env.action_mask, "sample", scoring, args.seed)
-    replay = replay_probability(replay_agent, q_learning, scoring, temperature, args.replay_steps)
+    replay_agent = ModelAgent(model, env.action_mask, "sample", scoring, args.seed, sample_temperature=temperature)
+    replay = replay_probability(replay_agent, q_learning, scoring, args.replay_steps)
     distance = env.min_steps
 
     returns = {
@@ -115,7 +119,8 @@ def main() -> None:
     added = f" + {args.add_test_actions} test actions" if args.add_test_actions else ""
     print(f"{args.checkpoint} on {args.suite}{added}, {args.num_instances} rooms, {args.horizon} steps", end="")
     print(f", seed {args.seed}")
-    print(f"sample temperature {temperature:g}; replay: p(Q-learning's action), its last {args.replay_steps} steps\n")
+    print(f"sample temperature {temperature.describe()}; ", end="")
+    print(f"replay: p(Q-learning's action), its last {args.replay_steps} steps\n")
     print("| actions to goal | rooms | model return | Q-learning return | random return | replay |")
     print("|---|---|---|---|---|---|")
     groups = [(f"{d}", distance == d) for d in np.unique(distance)] + [("all", np.ones_like(distance, dtype=bool))]

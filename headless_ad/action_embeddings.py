@@ -89,10 +89,10 @@ def select_actions(
     logits: torch.Tensor,
     mode: Literal["sample", "argmax"],
     generator: torch.Generator | None = None,
-    sample_temperature: float = 1.0,
+    sample_temperature: float | torch.Tensor = 1.0,
 ) -> torch.Tensor:
     """Pick one action per row of (N, A) masked logits; -inf entries are never chosen.
-    `sample` draws from softmax(logits / sample_temperature)."""
+    `sample` draws from softmax(logits / sample_temperature), one temperature or (N, 1) of them."""
     if mode == "argmax":
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / sample_temperature, dim=-1)

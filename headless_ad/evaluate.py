@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -25,6 +25,42 @@ from headless_ad.tasks.base import Suite, Task
 Selection = Literal["sample", "argmax"]
 
 
+@dataclass(frozen=True)
+class TemperatureSchedule:
+    """The sampled policy's temperature per instance: `start`, annealed linearly to `end` over
+    the instance's first `episodes` episodes (0: `start` throughout).
+
+    Why anneal: a source like epsilon-greedy Q-learning explores by its episode count, and a
+    sliding window cannot tell the model how long it has acted, so a distilled policy keeps its
+    source's early exploration wherever its context still looks early (see the README's Darkroom
+    section). Counting episodes needs episode ends, so tasks with one long episode keep `start`.
+    """
+
+    start: float = 1.0
+    end: float | None = None
+    episodes: int = 0
+
+    def __post_init__(self) -> None:
+        if self.start <= 0:
+            raise ValueError(f"sample_temperature must be > 0, got {self.start}")
+        if self.episodes < 0:
+            raise ValueError(f"anneal_episodes must be >= 0, got {self.episodes}")
+        if self.episodes and (self.end is None or self.end <= 0):
+            raise ValueError(f"anneal_episodes needs a final_sample_temperature > 0, got {self.end}")
+
+    def at(self, episodes_done: torch.Tensor) -> torch.Tensor | float:
+        """(N, 1) temperatures for instances that have finished `episodes_done` (N,) episodes."""
+        if not self.episodes or self.end is None:
+            return self.start
+        progress = (episodes_done.float() / self.episodes).clamp(max=1.0)
+        return (self.start + (self.end - self.start) * progress)[:, None]
+
+    def describe(self) -> str:
+        if not self.episodes:
+            return f"{self.start:g}"
+        return f"{self.start:g} -> {self.end:g} over {self.episodes} episodes"
+
+
 class ModelAgent:
     """The trained transformer as a `Learner`: it only ever learns through its context.
 
@@ -33,7 +69,8 @@ class ModelAgent:
     every decision sees between window - reencode_every + 1 and window steps of context.
     `use_cache=False` instead re-runs the whole window for every action (the reference
     implementation's way; kept for benchmarks and tests). `sample_temperature` < 1 sharpens the
-    sampled policy: a distilled policy is flatter than its source where the model is unsure.
+    sampled policy: a distilled policy is flatter than its source where the model is unsure; a
+    `TemperatureSchedule` anneals it per instance with the episodes that instance has finished.
     """
 
     def __init__(
@@ -45,12 +82,12 @@ class ModelAgent:
         seed: int,
         reencode_every: int | None = None,
         use_cache: bool = True,
-        sample_temperature: float = 1.0,
+        sample_temperature: float | TemperatureSchedule = 1.0,
     ) -> None:
-        if sample_temperature <= 0:
-            raise ValueError(f"sample_temperature must be > 0, got {sample_temperature}")
+        if not isinstance(sample_temperature, TemperatureSchedule):
+            sample_temperature = TemperatureSchedule(sample_temperature)
         self.model = model
-        self.sample_temperature = sample_temperature
+        self.temperature = sample_temperature
         self.device = next(model.parameters()).device
         self.selection, self.scoring = selection, scoring
         self.window = model.config.max_steps
@@ -71,6 +108,7 @@ class ModelAgent:
         self.prev_actions: list[torch.Tensor] = [torch.full((num_envs,), -1, device=self.device)]
         self.prev_rewards: list[torch.Tensor] = [torch.zeros(num_envs, device=self.device)]
         self.prev_dones: list[torch.Tensor] = [torch.zeros(num_envs, dtype=torch.bool, device=self.device)]
+        self.episodes_done = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self.transitions = model.prev_observation_in is not None
 
     @torch.inference_mode()
@@ -99,7 +137,8 @@ class ModelAgent:
             )
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
-        actions = select_actions(logits[:, 0], self.selection, self.generator, self.sample_temperature)
+        temperature = self.temperature.at(self.episodes_done)
+        actions = select_actions(logits[:, 0], self.selection, self.generator, temperature)
         return actions.cpu().numpy()
 
     def _encode(self, keep: int, cache: KVCache | None) -> torch.Tensor:
@@ -135,6 +174,7 @@ class ModelAgent:
             if flags is not None:
                 ended |= np.asarray(flags, dtype=bool)
         self.prev_dones.append(torch.as_tensor(ended, device=self.device))
+        self.episodes_done += self.prev_dones[-1]
 
 
 @dataclass
@@ -171,6 +211,11 @@ def run_baselines(task: Task, suite: Suite, seed: int) -> dict[str, Rollout]:
     return rollouts
 
 
+def check_schedule_fits(schedule: TemperatureSchedule, task: Task) -> None:
+    if schedule.episodes and not task.episodic:
+        raise ValueError(f"anneal_episodes counts episodes, and a {task.name} history is one long episode")
+
+
 def run_model(
     task: Task,
     suite: Suite,
@@ -178,7 +223,7 @@ def run_model(
     selection: Selection,
     scoring: ActionScoring,
     seed: int,
-    sample_temperature: float = 1.0,
+    sample_temperature: float | TemperatureSchedule = 1.0,
 ) -> Rollout:
     env = task.make_env(suite)
     agent = ModelAgent(model, env.action_mask, selection, scoring, seed, sample_temperature=sample_temperature)
@@ -245,7 +290,7 @@ def evaluate_in_context(
     selections: tuple[Selection, ...],
     scoring: ActionScoring,
     seed: int,
-    sample_temperature: float = 1.0,
+    sample_temperature: float | TemperatureSchedule = 1.0,
 ) -> list[SuiteResult]:
     """Run the model on every suite (all instances of a suite batched) beside precomputed baselines."""
     results = []
@@ -275,6 +320,10 @@ class EvaluateConfig:
     sample_temperature: float | None = None
     """`sample` draws from softmax(logits / sample_temperature); default: the checkpoint's
     training config (`--sample-temperature` of `train`)."""
+    final_sample_temperature: float | None = None
+    """With `anneal_episodes`: the temperature reached after that many episodes; default: the checkpoint's."""
+    anneal_episodes: int | None = None
+    """Anneal the temperature over each instance's first episodes (0: constant); default: the checkpoint's."""
     seed: int = 1
     """Seeds env noise and every agent's randomness (the same for all agents)."""
     device: str = "auto"
@@ -292,9 +341,27 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         raise ValueError("num_instances must be >= 1 and horizon >= 0")
     if config.sample_temperature is not None and config.sample_temperature <= 0:
         raise ValueError(f"sample_temperature must be > 0, got {config.sample_temperature}")
+    if config.final_sample_temperature is not None and config.final_sample_temperature <= 0:
+        raise ValueError(f"final_sample_temperature must be > 0, got {config.final_sample_temperature}")
+    if config.anneal_episodes is not None and config.anneal_episodes < 0:
+        raise ValueError(f"anneal_episodes must be >= 0, got {config.anneal_episodes}")
     checkpoint = load_checkpoint(config.checkpoint)
     task = get_task(checkpoint["task"])
     train_config = checkpoint["config"]
+
+    def given_or_trained(name: str, default: Any) -> Any:
+        value = getattr(config, name)
+        return value if value is not None else train_config.get(name, default)
+
+    try:
+        temperature = TemperatureSchedule(
+            given_or_trained("sample_temperature", 1.0),
+            given_or_trained("final_sample_temperature", None),
+            given_or_trained("anneal_episodes", 0),
+        )
+        check_schedule_fits(temperature, task)
+    except ValueError as error:
+        raise CheckpointError(f"{config.checkpoint}: {error}") from None
     horizon = config.horizon or train_config.get("eval_horizon") or train_config["collect"]["horizon"]
     train_seed = train_config["collect"]["seed"]
     names = config.suites or task.default_eval_suites
@@ -306,9 +373,6 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         model = model_from_checkpoint(checkpoint, device)
     except CheckpointError as error:
         raise CheckpointError(f"{config.checkpoint}: {error}") from None
-    sample_temperature = config.sample_temperature or train_config.get("sample_temperature", 1.0)
-    if sample_temperature <= 0:
-        raise CheckpointError(f"{config.checkpoint}: sample_temperature {sample_temperature} in its config is not > 0")
     baselines = {name: run_baselines(task, suite, config.seed) for name, suite in suites.items()}
     results = evaluate_in_context(
         task,
@@ -318,14 +382,14 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         config.selection,
         ActionScoring(**train_config["scoring"]),
         config.seed,
-        sample_temperature,
+        temperature,
     )
     agents = [*task.baselines, *[f"model_{s}" for s in config.selection]]
     table = format_table(results, agents)
     header = (
         f"{config.checkpoint} (step {checkpoint['step']}), {config.num_instances} instances per suite, "
         f"{horizon} steps, "
-        f"seed {config.seed}, sample temperature {sample_temperature:g}\n"
+        f"seed {config.seed}, sample temperature {temperature.describe()}\n"
         f"cells: {task.metric_name} per agent; "
         f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random)\n"
     )

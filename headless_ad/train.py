@@ -20,7 +20,14 @@ from torch.utils.tensorboard import SummaryWriter
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.checkpoints import CHECKPOINT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint
 from headless_ad.collect import CollectConfig, collect, collect_path, training_suite
-from headless_ad.evaluate import curves_figure, evaluate_in_context, format_table, run_baselines
+from headless_ad.evaluate import (
+    TemperatureSchedule,
+    check_schedule_fits,
+    curves_figure,
+    evaluate_in_context,
+    format_table,
+    run_baselines,
+)
 from headless_ad.hardware import resolve_device, resolve_precision
 from headless_ad.histories import WindowSampler, load_store
 from headless_ad.losses import LossKind, headless_loss
@@ -82,10 +89,20 @@ class TrainConfig:
     sample_temperature: float = 1.0
     """The model's sampled policy at evaluation is softmax(logits / sample_temperature); saved
     with the checkpoint as `evaluate`'s default."""
+    final_sample_temperature: float | None = None
+    """With `anneal_episodes`: the sampling temperature each instance reaches after that many episodes."""
+    anneal_episodes: int = 0
+    """Anneal the sampling temperature linearly over each evaluation instance's first episodes
+    (episodic tasks only; 0: constant). Saved with the checkpoint as `evaluate`'s default."""
     log_every: int = 25
     checkpoint_every: int = 500
     resume: bool = False
     """Continue runs/<run_name>/checkpoint.pt."""
+
+    @property
+    def temperature_schedule(self) -> TemperatureSchedule:
+        """Evaluation's sampling temperature (constructing it checks the three fields)."""
+        return TemperatureSchedule(self.sample_temperature, self.final_sample_temperature, self.anneal_episodes)
 
     def validate(self) -> None:
         task = get_task(self.task)
@@ -104,7 +121,6 @@ class TrainConfig:
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.scoring.temperature > 0, f"temperature (tau) must be > 0, got {self.scoring.temperature}"),
-            (self.sample_temperature > 0, f"sample_temperature must be > 0, got {self.sample_temperature}"),
             (self.total_steps >= 1, f"total_steps must be >= 1, got {self.total_steps}"),
             (0 <= self.warmup_steps <= self.total_steps, "warmup_steps must be in [0, total_steps]"),
             (self.scoring.similarity in ("dot", "cosine"), "similarity must be dot or cosine"),
@@ -124,6 +140,7 @@ class TrainConfig:
             if not ok:
                 raise ValueError(message)
         resolve_device(self.device)
+        check_schedule_fits(self.temperature_schedule, task)
         # Builds (and so checks) the training suite, e.g. min_actions, before any collection.
         training_suite(self.collect)
         for suite in self.eval_suites:
@@ -328,7 +345,7 @@ def train(config: TrainConfig) -> Path:
         evaluated = ema.module if ema is not None else model
         results = evaluate_in_context(
             task, evaluated, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1,
-            config.sample_temperature,
+            config.temperature_schedule,
         )  # fmt: skip
         for result in results:
             for selection in ("argmax", "sample"):

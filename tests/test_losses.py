@@ -90,6 +90,15 @@ def test_sample_temperature_sharpens_the_sampled_policy() -> None:
     torch.testing.assert_close(frequencies[0.5], torch.tensor([25, 9, 4, 0]) / 38.0, atol=0.015, rtol=0)
 
 
+def test_per_row_temperatures_sharpen_only_their_rows() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).expand(20_000, 3)
+    temperature = torch.where(torch.arange(20_000) < 10_000, 1.0, 0.5)[:, None]
+    picks = select_actions(logits, "sample", torch.Generator().manual_seed(0), temperature)
+    plain, sharp = (torch.bincount(half, minlength=3).float() / 10_000 for half in picks.split(10_000))
+    torch.testing.assert_close(plain, torch.tensor([0.5, 0.3, 0.2]), atol=0.02, rtol=0)
+    torch.testing.assert_close(sharp, torch.tensor([25, 9, 4]) / 38.0, atol=0.02, rtol=0)
+
+
 def test_log_actions_scale_multiplies_logits_by_log_of_the_available_count() -> None:
     embeddings = random_action_embeddings(2, 50, 64)
     outputs = torch.randn(2, 3, 64)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
-from headless_ad.evaluate import ModelAgent
+from headless_ad.evaluate import ModelAgent, TemperatureSchedule
 from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
 
 
@@ -223,3 +223,20 @@ def test_cached_agent_with_observations_and_episode_ends_equals_full_recompute()
         rewards, ended = rng.random(3), rng.random(3) < 0.3
         for agent in (cached, recompute):
             agent.update(observations, actions, rewards, terminations=ended, truncations=np.zeros(3, dtype=bool))
+
+
+def test_temperature_anneals_per_instance_with_the_episodes_it_has_finished() -> None:
+    schedule = TemperatureSchedule(0.8, 0.4, episodes=4)
+    agent = ModelAgent(
+        make_model("discrete"), np.ones((3, 4), dtype=bool), "sample", ActionScoring(), 0, sample_temperature=schedule
+    )
+    ends_every = np.array([1, 2, 0])  # instance 0 ends an episode every step, 1 every other, 2 never
+    for step in range(1, 7):
+        actions = agent.act(np.zeros(3, dtype=np.int64))
+        ended = (ends_every > 0) & (step % np.maximum(ends_every, 1) == 0)
+        agent.update(np.zeros(3), actions, np.zeros(3), terminations=ended, truncations=np.zeros(3, dtype=bool))
+    # After 6 steps: 6, 3 and 0 episodes; the schedule reaches 0.4 at 4 and stays there.
+    torch.testing.assert_close(agent.temperature.at(agent.episodes_done), torch.tensor([[0.4], [0.5], [0.8]]))
+    assert TemperatureSchedule(0.7).at(torch.tensor([0, 100])) == 0.7
+    with pytest.raises(ValueError, match="needs a final_sample_temperature"):
+        TemperatureSchedule(0.7, None, episodes=10)

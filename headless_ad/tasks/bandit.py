@@ -60,6 +60,7 @@ class BanditTask:
     default_eval_suites = ("train", "inverse", "all_new", "num_25", "num_30", "num_40", "num_50", "num_100")
     metric_name = "regret"
     curve_labels = ("step", "cumulative regret")
+    episodic = False
 
     def train_suite(
         self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False

@@ -38,6 +38,8 @@ class Task(Protocol):
     metric_name: str
     """What `metric` measures (e.g. final cumulative regret); normalized scores compare it."""
     curve_labels: tuple[str, str]
+    episodic: bool
+    """Histories hold many episodes (their ends recorded); a bandit's is one long episode."""
 
     def train_suite(
         self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False

@@ -65,6 +65,7 @@ class ContextualBanditTask:
     )  # fmt: skip
     metric_name = "regret"
     curve_labels = ("step", "cumulative regret")
+    episodic = False
 
     def train_suite(
         self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False

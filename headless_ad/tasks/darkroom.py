@@ -131,6 +131,7 @@ class DarkroomTask:
     )
     metric_name = f"return (last {LAST_EPISODES} episodes)"
     curve_labels = ("episode", "return")
+    episodic = True
 
     def train_suite(
         self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False
