@@ -180,7 +180,9 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     # The context slides, so the model acts for longer than its histories: by default as in training.
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "test_goals/test")  # fmt: skip
-    assert "4 instances per suite, 150 steps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 instances per suite, 150 steps" in out
+    assert "sample temperature 0.8 -> 0.3 over 200 episodes" in out  # the preset's schedule, saved with it
     store = in_tmp / "runs/histories/darkroom-q_learning-n32-t400-s0-k25"  # the preset: rooms with 25-50 actions
     assert np.load(store / "observations.npy").max() < 81
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
