@@ -13,6 +13,10 @@ actions) and reports per group:
   written out in its context cannot converge onto it either; one that replays it but still
   fails when acting has an exploration problem, not a copying one.
 
+- *repeats*: how often the model's episode succeeds after a successful one and after a failed
+  one (all episodes but each room's first), and Q-learning's success after a success by episode
+  range: Q-learning explores by its episode count, which a sliding window does not show.
+
 `--add-test-actions N` appends the first N test actions to every room's action list (e.g.
 `--suite test_goals/train --add-test-actions 25`: 75 actions, 50 of them the training ones), to
 tell the number of actions apart from their novelty.
@@ -48,6 +52,24 @@ class WithTestActions(DarkroomSuite):
         return goals, np.ascontiguousarray(np.concatenate([actions, extra], axis=1))
 
 
+def success_after(returns: np.ndarray, first: int = 1, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per room: (episodes after a success that succeed, such episodes) and the same after a
+    failure, over the episodes with index in [first, stop); `returns` (N, E), NaN-padded."""
+    previous, current = returns[:, first - 1 : (stop - 1) if stop else -1], returns[:, first:stop]
+    counted = ~np.isnan(current)
+    after_success, after_failure = counted & (previous > 0), counted & (previous == 0)
+    won = current > 0
+    return (
+        np.stack([(won & after_success).sum(axis=1), after_success.sum(axis=1)]),
+        np.stack([(won & after_failure).sum(axis=1), after_failure.sum(axis=1)]),
+    )
+
+
+def rate(counts: np.ndarray, rows: np.ndarray) -> str:
+    hits, total = counts[:, rows].sum(axis=1)
+    return f"{hits / total:.2f}" if total else "-"
+
+
 @torch.inference_mode()
 def replay_probability(agent: ModelAgent, source: Rollout, scoring: ActionScoring, last: int) -> np.ndarray:
     """(N,) mean probability the model gives the source's action over its last `last` steps,
@@ -81,6 +103,9 @@ def main() -> None:
     parser.add_argument("--add-test-actions", type=int, default=0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--sample-temperature", type=float, help="default: the checkpoint's")
+    parser.add_argument("--final-sample-temperature", type=float, help="default: the checkpoint's")
+    parser.add_argument("--anneal-episodes", type=int, help="default: the checkpoint's")
     args = parser.parse_args()
     if not 1 <= args.replay_steps <= args.horizon:
         parser.error("--replay-steps must be in [1, --horizon]")
@@ -91,11 +116,11 @@ def main() -> None:
     model = model_from_checkpoint(checkpoint, torch.device("cpu")).eval()
     scoring = ActionScoring(**checkpoint["config"]["scoring"])
     trained = checkpoint["config"]
-    temperature = TemperatureSchedule(
-        trained.get("sample_temperature", 1.0),
-        trained.get("final_sample_temperature"),
-        trained.get("anneal_episodes", 0),
-    )
+    given = {
+        name: getattr(args, name) for name in ("sample_temperature", "final_sample_temperature", "anneal_episodes")
+    }
+    start, end, episodes = (trained.get(name) if value is None else value for name, value in given.items())
+    temperature = TemperatureSchedule(start or 1.0, end, episodes or 0)
     task = DarkroomTask()
     suite = task.parse_suite(args.suite, args.num_instances, args.horizon, train_seed=0)
     if args.add_test_actions:
@@ -121,12 +146,24 @@ def main() -> None:
     print(f", seed {args.seed}")
     print(f"sample temperature {temperature.describe()}; ", end="")
     print(f"replay: p(Q-learning's action), its last {args.replay_steps} steps\n")
-    print("| actions to goal | rooms | model return | Q-learning return | random return | replay |")
-    print("|---|---|---|---|---|---|")
+    print("| actions to goal | rooms | model return | Q-learning return | random return | replay "
+          "| model: success after a success | after a failure |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     groups = [(f"{d}", distance == d) for d in np.unique(distance)] + [("all", np.ones_like(distance, dtype=bool))]
+    after_success, after_failure = success_after(task.episode_returns(acting))
     for label, rows in groups:
         cells = [f"{values[rows].mean():.2f}" for values in returns.values()]
-        print(f"| {label} | {rows.sum()} | {' | '.join(cells)} | {replay[rows].mean():.2f} |")
+        repeats = f"{rate(after_success, rows)} | {rate(after_failure, rows)}"
+        print(f"| {label} | {rows.sum()} | {' | '.join(cells)} | {replay[rows].mean():.2f} | {repeats} |")
+
+    ranges = [(1, 16), (16, 48), (48, 96), (96, 160), (160, 240), (240, None)]
+    source_returns = task.episode_returns(q_learning)
+    print("\nQ-learning: success after a success, by episode range\n")
+    print("| actions to goal | " + " | ".join(f"{a}-{b - 1 if b else ''}" for a, b in ranges) + " |")
+    print("|---|" + "---|" * len(ranges))
+    for label, rows in groups[:-1]:
+        cells = [rate(success_after(source_returns, a, b)[0], rows) for a, b in ranges]
+        print(f"| {label} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
