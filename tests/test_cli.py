@@ -112,7 +112,10 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
         (["train", "bandit", "--ema-decay", "1"], "ema_decay must be in [0, 1)"),
         (["train", "bandit", "--sample-temperature", "0"], "sample_temperature must be > 0"),
         (["evaluate", "--checkpoint", "x.pt", "--sample-temperature", "-1"], "sample_temperature must be > 0"),
-        (["train", "darkroom", "--anneal-episodes", "50"], "anneal_episodes needs a final_sample_temperature"),
+        (
+            ["train", "darkroom", "--anneal-episodes", "50", "--final-sample-temperature", "0"],
+            "anneal_episodes needs a final_sample_temperature > 0",
+        ),
         (
             ["train", "bandit", "--anneal-episodes", "50", "--final-sample-temperature", "0.5"],
             "a bandit history is one long episode",
