@@ -46,9 +46,6 @@ class CollectConfig:
     min_actions: int = 0
     """Darkroom: each training room offers a random subset of the 50 train actions, of a size
     uniform in [min_actions, 50], so that the model sees action sets of many sizes; 0: all 50."""
-    balance_goals: bool = False
-    """Darkroom: draw training goals so that goals 1, 2 and 3 actions away are equally frequent
-    (uniform over cells, 13% of rooms are 3 actions away)."""
     threads: int = 0
     """Threads running chunks of 2,500 instances side by side; 0 = every core this process may
     use. The histories do not depend on it."""
@@ -62,23 +59,15 @@ def collect_path(config: CollectConfig) -> Path:
     name = f"{config.task}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
     if config.min_actions:
         name += f"-k{config.min_actions}"
-    if config.balance_goals:
-        name += "-bal"
     if config.instances is not None:
         name += f"-part{config.instances[0]}-{config.instances[1]}"
     return Path("runs/histories") / name
 
 
-def training_suite(config: CollectConfig) -> Suite:
-    """The instances `config` collects; building it checks the task-specific options."""
-    task = get_task(config.task)
-    return task.train_suite(config.num_instances, config.horizon, config.seed, config.min_actions, config.balance_goals)
-
-
 def store_meta(config: CollectConfig) -> dict[str, Any]:
     """What identifies a store: two configs with equal meta give interchangeable histories."""
     task = get_task(config.task)
-    suite = training_suite(config)
+    suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.min_actions)
     meta = {"task": task.name, "source": config.source or task.source_algorithm, "suite": suite.describe()}
     meta["seed"] = config.seed
     meta["collector_version"] = COLLECTOR_VERSION
@@ -119,7 +108,7 @@ def collect(config: CollectConfig) -> Path:
         print(f"reusing {path} ({existing.num_instances} histories of {existing.horizon} steps)")
         return path
 
-    suite = training_suite(config)
+    suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.min_actions)
     threads = config.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     start = time.perf_counter()
     rollout, action_mask = run_source(task, suite, source, rows or slice(0, config.num_instances), seed, threads)

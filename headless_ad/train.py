@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.checkpoints import CHECKPOINT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint
-from headless_ad.collect import CollectConfig, collect, collect_path, training_suite
+from headless_ad.collect import CollectConfig, collect, collect_path
 from headless_ad.evaluate import (
     TemperatureSchedule,
     check_schedule_fits,
@@ -142,7 +142,7 @@ class TrainConfig:
         resolve_device(self.device)
         check_schedule_fits(self.temperature_schedule, task)
         # Builds (and so checks) the training suite, e.g. min_actions, before any collection.
-        training_suite(self.collect)
+        task.train_suite(self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.min_actions)
         for suite in self.eval_suites:
             task.parse_suite(suite, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed)
 

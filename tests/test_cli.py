@@ -128,7 +128,6 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
         (["collect", "--threads", "-1"], "threads must be >= 0"),
         (["train", "darkroom", "--collect.min-actions", "60"], "min_actions must be in [0, 50]"),
         (["collect", "--min-actions", "5"], "min_actions is darkroom's"),
-        (["collect", "--task", "contextual_bandit", "--balance-goals"], "balance_goals is darkroom's"),
         (["train", "bandit", "--collect.threads", "-1"], "threads must be >= 0"),
         (["train", "bandit", "--resume", "--run-name", "nothing"], "no checkpoint at runs/nothing"),
         (["evaluate", "--checkpoint", "missing.pt"], "missing.pt: no checkpoint here"),

@@ -72,22 +72,6 @@ def test_action_subsets_vary_in_size_and_stay_in_their_set() -> None:
             DarkroomSuite(num_instances=4, min_actions=bad)
 
 
-def test_balanced_goals_draw_each_distance_band_equally_from_the_train_goals() -> None:
-    uniform = DarkroomSuite(num_instances=3_000)
-    balanced = DarkroomSuite(num_instances=3_000, balance_goals=True)
-    goals, _ = balanced.sample()
-    assert set(goals) <= set(balanced.splits["train_goals"])
-    np.testing.assert_array_equal(goals, DarkroomSuite(num_instances=3_000, balance_goals=True).sample()[0])
-    # Corners are 8 moves from the centre: 3 actions; neighbours of the centre 1.
-    np.testing.assert_array_equal(balanced.distance_bands(np.array([0, 80, 40 - 9, 40 + 3, 40 + 4])), [3, 3, 1, 1, 2])
-    shares = np.bincount(balanced.distance_bands(goals), minlength=4)[1:] / goals.size
-    np.testing.assert_allclose(shares, 1 / 3, atol=0.03)
-    uniform_far = np.mean(uniform.distance_bands(uniform.sample()[0]) == 3)
-    assert uniform_far < 0.2  # what balancing is for: far goals are rare among uniform cells
-    assert "balance_goals" not in uniform.describe() and balanced.describe()["balance_goals"]
-    assert collect_path(CollectConfig(task="darkroom", balance_goals=True)).name.endswith("-bal")
-
-
 def test_collector_records_each_rooms_own_action_subset(tmp_path) -> None:
     config = CollectConfig(task="darkroom", num_instances=30, horizon=60, min_actions=20, threads=1)
     assert collect_path(config).name.endswith("-k20")  # never mixed up with the all-50 store

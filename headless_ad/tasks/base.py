@@ -41,11 +41,9 @@ class Task(Protocol):
     episodic: bool
     """Histories hold many episodes (their ends recorded); a bandit's is one long episode."""
 
-    def train_suite(
-        self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False
-    ) -> Suite:
+    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> Suite:
         """The training instances; `min_actions` > 0 asks for random action subsets of at least
-        that many, `balance_goals` for goal distances drawn evenly (tasks without them reject both)."""
+        that many (tasks whose instances cannot vary so reject it)."""
         ...
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> Suite:

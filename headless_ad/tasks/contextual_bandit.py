@@ -67,13 +67,9 @@ class ContextualBanditTask:
     curve_labels = ("step", "cumulative regret")
     episodic = False
 
-    def train_suite(
-        self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False
-    ) -> ContextualBanditSuite:
+    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> ContextualBanditSuite:
         if min_actions:
             raise ValueError(f"{self.name}: arm counts come from the task (4-20 arms); min_actions is darkroom's")
-        if balance_goals:
-            raise ValueError(f"{self.name} has no goals; balance_goals is darkroom's")
         return ContextualBanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> ContextualBanditSuite:

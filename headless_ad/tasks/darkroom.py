@@ -38,9 +38,6 @@ class DarkroomSuite:
     min_actions: int = 0
     """When > 0, each instance offers a random subset of the action set (in random order) whose size
     is uniform in [min_actions, set size]; the list is padded with -1 past it. 0: the whole set."""
-    balance_goals: bool = False
-    """Draw goals so that each distance band (the fewest actions to the goal on an open grid:
-    ceil(Manhattan distance / action_seq_len)) is equally likely, instead of every cell."""
 
     def __post_init__(self) -> None:
         if self.size < 2:
@@ -58,9 +55,8 @@ class DarkroomSuite:
 
     def describe(self) -> dict[str, Any]:
         described = asdict(self)
-        for option in ("min_actions", "balance_goals"):  # stores collected before these existed stay reusable
-            if not described[option]:
-                del described[option]
+        if not self.min_actions:  # stores collected before min_actions existed stay reusable
+            del described["min_actions"]
         return described
 
     @cached_property
@@ -90,23 +86,12 @@ class DarkroomSuite:
             "all": np.arange(5**self.action_seq_len),
         }[self.actions]
 
-    def distance_bands(self, cells: np.ndarray) -> np.ndarray:
-        """The fewest actions that reach each cell from the centre on an open grid (1, 2, ...)."""
-        centre = centre_cell(self.size)
-        manhattan = np.abs(cells // self.size - centre // self.size) + np.abs(cells % self.size - centre % self.size)
-        return -(-manhattan // self.action_seq_len)
-
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """(goals (N,), action lists (N, K), -1 past an instance's own actions); row i depends only
         on the seed and i."""
         rng = np.random.default_rng(self.seed)
         goal_set = self.splits[f"{self.goals}_goals"]
-        if self.balance_goals:
-            bands = self.distance_bands(goal_set)
-            weights = 1.0 / np.bincount(bands)[bands]
-            goals = goal_set[rng.choice(goal_set.size, self.num_instances, p=weights / weights.sum())]
-        else:
-            goals = goal_set[rng.integers(0, goal_set.size, self.num_instances)]
+        goals = goal_set[rng.integers(0, goal_set.size, self.num_instances)]
         base = self.action_set
         actions = np.broadcast_to(base, (self.num_instances, base.size))
         if self.actions == "train_permuted" or self.min_actions:
@@ -133,12 +118,8 @@ class DarkroomTask:
     curve_labels = ("episode", "return")
     episodic = True
 
-    def train_suite(
-        self, num_instances: int, horizon: int, seed: int, min_actions: int = 0, balance_goals: bool = False
-    ) -> DarkroomSuite:
-        return DarkroomSuite(
-            num_instances, horizon=horizon, seed=seed, min_actions=min_actions, balance_goals=balance_goals
-        )
+    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> DarkroomSuite:
+        return DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=seed, min_actions=min_actions)
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> DarkroomSuite:
         """`<train|test>_goals/<train|train_permuted|test_50|test|all>`, e.g. test_goals/test, with an
