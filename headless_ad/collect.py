@@ -43,9 +43,10 @@ class CollectConfig:
     instances: tuple[int, int] | None = None
     """Collect only instances [start, stop) of the set, to split a collection over processes or
     machines; `python -m headless_ad merge` joins the parts into the store of the whole set."""
-    min_actions: int = 0
-    """Darkroom: each training room offers a random subset of the 50 train actions, of a size
-    uniform in [min_actions, 50], so that the model sees action sets of many sizes; 0: all 50."""
+    train_suite: str = ""
+    """The task's own changes to its training suite, as key=value pairs (bandits: arms=10 for one arm
+    count; darkroom: min_actions=25 for random subsets of at least 25 actions); empty: the task's
+    default training suite. An unknown key fails with the task's list of keys."""
     threads: int = 0
     """Threads running chunks of 2,500 instances side by side; 0 = every core this process may
     use. The histories do not depend on it."""
@@ -57,8 +58,8 @@ def collect_path(config: CollectConfig) -> Path:
         return config.out
     source = config.source or get_task(config.task).source_algorithm
     name = f"{config.task}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
-    if config.min_actions:
-        name += f"-k{config.min_actions}"
+    if config.train_suite:
+        name += "-" + config.train_suite.replace("=", "").replace(",", "-")
     if config.instances is not None:
         name += f"-part{config.instances[0]}-{config.instances[1]}"
     return Path("runs/histories") / name
@@ -67,7 +68,7 @@ def collect_path(config: CollectConfig) -> Path:
 def store_meta(config: CollectConfig) -> dict[str, Any]:
     """What identifies a store: two configs with equal meta give interchangeable histories."""
     task = get_task(config.task)
-    suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.min_actions)
+    suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.train_suite)
     meta = {"task": task.name, "source": config.source or task.source_algorithm, "suite": suite.describe()}
     meta["seed"] = config.seed
     meta["collector_version"] = COLLECTOR_VERSION
@@ -108,7 +109,7 @@ def collect(config: CollectConfig) -> Path:
         print(f"reusing {path} ({existing.num_instances} histories of {existing.horizon} steps)")
         return path
 
-    suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.min_actions)
+    suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.train_suite)
     threads = config.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     start = time.perf_counter()
     rollout, action_mask = run_source(task, suite, source, rows or slice(0, config.num_instances), seed, threads)

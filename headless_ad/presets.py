@@ -77,7 +77,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             "darkroom",
             # Long enough for Q-learning to converge on the far goals (3 actions away) too; rooms
             # offer 25-50 of the train actions, so the model meets many action-set sizes.
-            CollectConfig(num_instances=2_000, task="darkroom", horizon=4_000, min_actions=25),
+            CollectConfig(num_instances=2_000, task="darkroom", horizon=4_000, train_suite="min_actions=25"),
             # The prompt's pull on attention must not grow from the 50 training to 75 or 125 actions.
             model=replace(CPU.model, prompt_key_bias=True),
             # Dot-product scores: the model must be able to act uniformly at random (Q-learning's
@@ -109,7 +109,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             "darkroom-paper",
             # The CPU preset's data recipe (measured on CPU only; see README): 4,000-step histories
             # of rooms with 25-50 train actions, every 16th episode per window, the prompt key bias.
-            CollectConfig(num_instances=10_000, task="darkroom", horizon=4_000, min_actions=25),
+            CollectConfig(num_instances=10_000, task="darkroom", horizon=4_000, train_suite="min_actions=25"),
             model=replace(PAPER.model, prompt_key_bias=True),
             seq_len=200,
             start_window_share=0.2,

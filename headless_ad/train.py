@@ -141,8 +141,8 @@ class TrainConfig:
                 raise ValueError(message)
         resolve_device(self.device)
         check_schedule_fits(self.temperature_schedule, task)
-        # Builds (and so checks) the training suite, e.g. min_actions, before any collection.
-        task.train_suite(self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.min_actions)
+        # Builds (and so checks) the training suite, e.g. --collect.train-suite, before any collection.
+        task.train_suite(self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.train_suite)
         for suite in self.eval_suites:
             task.parse_suite(suite, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed)
 

@@ -126,8 +126,9 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
         (["collect", "--task", "pong"], "unknown task 'pong'"),
         (["collect", "--source", "oracle"], "unknown bandit learner 'oracle'"),
         (["collect", "--threads", "-1"], "threads must be >= 0"),
-        (["train", "darkroom", "--collect.min-actions", "60"], "min_actions must be in [0, 50]"),
-        (["collect", "--min-actions", "5"], "min_actions is darkroom's"),
+        (["train", "darkroom", "--collect.train-suite", "min_actions=60"], "min_actions must be in [0, 50]"),
+        (["collect", "--train-suite", "min_actions=5"], "unknown key 'min_actions' in --collect.train-suite"),
+        (["collect", "--train-suite", "arms=x"], "bad value 'x' for 'arms'"),
         (["train", "bandit", "--collect.threads", "-1"], "threads must be >= 0"),
         (["train", "bandit", "--resume", "--run-name", "nothing"], "no checkpoint at runs/nothing"),
         (["evaluate", "--checkpoint", "missing.pt"], "missing.pt: no checkpoint here"),
@@ -185,7 +186,9 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     out = capsys.readouterr().out
     assert "4 instances per suite, 150 steps" in out
     assert "sample temperature 0.8 -> 0.3 over 200 episodes" in out  # the preset's schedule, saved with it
-    store = in_tmp / "runs/histories/darkroom-q_learning-n32-t400-s0-k25"  # the preset: rooms with 25-50 actions
+    store = (
+        in_tmp / "runs/histories/darkroom-q_learning-n32-t400-s0-min_actions25"
+    )  # the preset: rooms with 25-50 actions
     assert np.load(store / "observations.npy").max() < 81
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "train_goals/all", "--horizon", "90")  # fmt: skip

@@ -73,8 +73,8 @@ def test_action_subsets_vary_in_size_and_stay_in_their_set() -> None:
 
 
 def test_collector_records_each_rooms_own_action_subset(tmp_path) -> None:
-    config = CollectConfig(task="darkroom", num_instances=30, horizon=60, min_actions=20, threads=1)
-    assert collect_path(config).name.endswith("-k20")  # never mixed up with the all-50 store
+    config = CollectConfig(task="darkroom", num_instances=30, horizon=60, train_suite="min_actions=20", threads=1)
+    assert collect_path(config).name.endswith("-min_actions20")  # never mixed up with the all-50 store
     store = load_store(collect(replace(config, out=tmp_path / "store")))
     offered = store.action_mask.sum(axis=1)
     assert offered.min() >= 20 and len(set(offered)) > 5

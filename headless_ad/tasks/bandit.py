@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from envs.bandit import BernoulliBanditVectorEnv
 from headless_ad.learners import UCB, Learner, RandomLearner, ThompsonSampling
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import check_arms_suite, parse_arms_suite
+from headless_ad.tasks.base import SpecKey, apply_spec, arms_range, check_arms_suite, parse_arms_suite, suite_field
 
 MeanDistribution = Literal["skewed", "inverse", "uniform"]
 
@@ -62,10 +62,13 @@ class BanditTask:
     curve_labels = ("step", "cumulative regret")
     episodic = False
 
-    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> BanditSuite:
-        if min_actions:
-            raise ValueError(f"{self.name}: arm counts come from the task (4-20 arms); min_actions is darkroom's")
-        return BanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+    train_suite_keys: ClassVar[dict[str, SpecKey]] = {"arms": arms_range, "means": suite_field("means", str)}
+    """`--collect.train-suite` keys: arms=10 (one arm count, as AD trained per action set needs) or
+    arms=4-20, means=skewed|inverse|uniform."""
+
+    def train_suite(self, num_instances: int, horizon: int, seed: int, options: str = "") -> BanditSuite:
+        base = BanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+        return apply_spec(options, base, self.train_suite_keys, "--collect.train-suite")
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> BanditSuite:
         """Named suites of the paper, or `arms=50,means=uniform,instances=100,seed=7`
@@ -76,7 +79,7 @@ class BanditTask:
             "inverse": replace(base, means="inverse", seed=1_001),
             "all_new": replace(base, seed=1_002),
         }
-        return parse_arms_suite(spec, base, named, "bandit", {"means": ("means", str)})
+        return parse_arms_suite(spec, base, named, "bandit", {"means": suite_field("means", str)})
 
     def make_env(self, suite: BanditSuite, rows: slice | None = None) -> BernoulliBanditVectorEnv:
         num_arms, means = suite.sample()

@@ -41,9 +41,9 @@ class Task(Protocol):
     episodic: bool
     """Histories hold many episodes (their ends recorded); a bandit's is one long episode."""
 
-    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> Suite:
-        """The training instances; `min_actions` > 0 asks for random action subsets of at least
-        that many (tasks whose instances cannot vary so reject it)."""
+    def train_suite(self, num_instances: int, horizon: int, seed: int, options: str = "") -> Suite:
+        """The training instances; `options` are the task's own `key=value,...` changes to its
+        default training suite (e.g. a fixed arm count), from `--collect.train-suite`."""
         ...
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> Suite:
@@ -69,6 +69,36 @@ class Task(Protocol):
     # agent under the main table (Darkroom: which actions were tried on the all-actions suites).
 
 
+SpecKey = Callable[[str], dict[str, Any]]
+"""Converts one `key=value` of a suite spec into suite fields (a key may set several)."""
+
+
+def suite_field(name: str, convert: Callable[[str], Any]) -> SpecKey:
+    """A spec key that sets one suite field."""
+    return lambda value: {name: convert(value)}
+
+
+def arms_range(value: str) -> dict[str, int]:
+    """`arms=50` or `arms=4-20`: the range the instances' arm counts are drawn from."""
+    low, _, high = value.partition("-")
+    return {"min_arms": int(low), "max_arms": int(high or low)}
+
+
+def apply_spec(spec: str, base: Any, keys: dict[str, SpecKey], what: str = "suite spec") -> Any:
+    """`base` (a frozen dataclass) with the `key=value,...` pairs of `spec` applied; a bad key or
+    value names itself and the spec. Empty `spec`: `base` unchanged."""
+    fields: dict[str, Any] = {}
+    for item in filter(None, spec.split(",")):
+        key, separator, value = item.partition("=")
+        if key not in keys or not separator:
+            raise ValueError(f"unknown key {key!r} in {what} {spec!r}; keys: {', '.join(keys)}")
+        try:
+            fields.update(keys[key](value))
+        except ValueError:
+            raise ValueError(f"bad value {value!r} for {key!r} in {what} {spec!r}") from None
+    return replace(base, **fields)
+
+
 def check_arms_suite(num_instances: int, min_arms: int, max_arms: int, horizon: int) -> None:
     """What every suite of a bandit family needs: at least 2 arms, a non-empty range, instances, steps."""
     if min_arms < 2:
@@ -84,12 +114,11 @@ def parse_arms_suite(
     base: Any,
     named: dict[str, Any],
     family: str,
-    extra_keys: dict[str, tuple[str, Callable[[str], Any]]],
+    extra_keys: dict[str, SpecKey],
 ) -> Any:
     """Suites of families whose instances differ in their number of arms: a name from `named`,
     `num_<arms>` (seed base.seed + arms), or `key=value,...` pairs over `base` with keys arms
-    (`arms=50` or `arms=4-20`), instances, seed, horizon and the family's `extra_keys`
-    (key -> (suite field, converter))."""
+    (`arms=50` or `arms=4-20`), instances, seed, horizon and the family's `extra_keys`."""
     if spec in named:
         return named[spec]
     if spec.startswith("num_") and spec[4:].isdigit():
@@ -99,21 +128,11 @@ def parse_arms_suite(
         raise ValueError(
             f"unknown {family} suite {spec!r}; use one of {', '.join(named)}, num_<arms> or key=value pairs"
         )
-    keys = {"instances": ("num_instances", int), "seed": ("seed", int), "horizon": ("horizon", int), **extra_keys}
-    fields: dict[str, Any] = {}
-    for item in spec.split(","):
-        key, _, value = item.partition("=")
-        try:
-            if key == "arms":
-                low, _, high = value.partition("-")
-                fields["min_arms"], fields["max_arms"] = int(low), int(high or low)
-            elif key in keys:
-                name, convert = keys[key]
-                fields[name] = convert(value)
-            else:
-                raise KeyError(key)
-        except KeyError:
-            raise ValueError(f"unknown key {key!r} in suite spec {spec!r} (arms, {', '.join(keys)})") from None
-        except ValueError:
-            raise ValueError(f"bad value {value!r} for {key!r} in suite spec {spec!r}") from None
-    return replace(base, **fields)
+    keys = {
+        "arms": arms_range,
+        "instances": suite_field("num_instances", int),
+        "seed": suite_field("seed", int),
+        "horizon": suite_field("horizon", int),
+        **extra_keys,
+    }
+    return apply_spec(spec, base, keys)

@@ -8,14 +8,14 @@ observation. Regret is measured against the best arm *in each step's context*.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from envs.contextual_bandit import ContextualBanditVectorEnv
 from headless_ad.learners import Learner, LinUCB, RandomLearner
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import check_arms_suite, parse_arms_suite
+from headless_ad.tasks.base import SpecKey, apply_spec, arms_range, check_arms_suite, parse_arms_suite, suite_field
 
 DIM = 2
 
@@ -67,10 +67,15 @@ class ContextualBanditTask:
     curve_labels = ("step", "cumulative regret")
     episodic = False
 
-    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> ContextualBanditSuite:
-        if min_actions:
-            raise ValueError(f"{self.name}: arm counts come from the task (4-20 arms); min_actions is darkroom's")
-        return ContextualBanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+    train_suite_keys: ClassVar[dict[str, SpecKey]] = {
+        "arms": arms_range,
+        "scale": suite_field("embedding_scale", float),
+    }
+    """`--collect.train-suite` keys: arms=10 (one arm count) or arms=4-20, scale (arm embedding scale)."""
+
+    def train_suite(self, num_instances: int, horizon: int, seed: int, options: str = "") -> ContextualBanditSuite:
+        base = ContextualBanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+        return apply_spec(options, base, self.train_suite_keys, "--collect.train-suite")
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> ContextualBanditSuite:
         """Named suites (train, eval, eval_scaled, num_<arms>), or
@@ -81,7 +86,9 @@ class ContextualBanditTask:
             "eval": replace(base, seed=3_001),
             "eval_scaled": replace(base, embedding_scale=2.0, seed=3_002),
         }
-        return parse_arms_suite(spec, base, named, "contextual bandit", {"scale": ("embedding_scale", float)})
+        return parse_arms_suite(
+            spec, base, named, "contextual bandit", {"scale": suite_field("embedding_scale", float)}
+        )
 
     def make_env(self, suite: ContextualBanditSuite, rows: slice | None = None) -> ContextualBanditVectorEnv:
         num_arms, embeddings = suite.sample()

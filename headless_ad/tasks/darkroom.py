@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from envs.darkroom import DarkroomVectorEnv, centre_cell
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
+from headless_ad.tasks.base import SpecKey, apply_spec, suite_field
 
 GoalSet = Literal["train", "test"]
 ActionSet = Literal["train", "train_permuted", "test_50", "test", "all"]
@@ -118,8 +119,17 @@ class DarkroomTask:
     curve_labels = ("episode", "return")
     episodic = True
 
-    def train_suite(self, num_instances: int, horizon: int, seed: int, min_actions: int = 0) -> DarkroomSuite:
-        return DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=seed, min_actions=min_actions)
+    train_suite_keys: ClassVar[dict[str, SpecKey]] = {
+        "min_actions": suite_field("min_actions", int),
+        "actions": suite_field("actions", str),
+    }
+    """`--collect.train-suite` keys: min_actions=K (rooms offer random subsets of at least K of their
+    action set), actions=train|test|all (the action set; test and all are for references that are
+    meant to know the held-out actions, such as AD trained on them)."""
+
+    def train_suite(self, num_instances: int, horizon: int, seed: int, options: str = "") -> DarkroomSuite:
+        base = DarkroomSuite(num_instances=num_instances, horizon=horizon, seed=seed)
+        return apply_spec(options, base, self.train_suite_keys, "--collect.train-suite")
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> DarkroomSuite:
         """`<train|test>_goals/<train|train_permuted|test_50|test|all>`, e.g. test_goals/test, with an
