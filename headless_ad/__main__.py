@@ -38,6 +38,7 @@ class MergeConfig:
     part drew its reward noise and learner randomness from its own seed, so the histories match one
     collection in distribution, not bit for bit)."""
     overwrite: bool = False
+    """Replace an existing store at --out."""
 
 
 def run_merge(config: Annotated[MergeConfig, tyro.conf.arg(name="")]) -> None:

@@ -327,6 +327,7 @@ class EvaluateConfig:
     seed: int = 1
     """Seeds env noise and every agent's randomness (the same for all agents)."""
     device: str = "auto"
+    """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
     threads: int = 0
     """torch CPU threads; 0 = torch's default."""
 

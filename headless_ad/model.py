@@ -23,10 +23,11 @@ widest one in the batch) are masked out as keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+import tyro
 from torch import nn
 
 ObservationKind = Literal["none", "discrete", "continuous"]
@@ -37,17 +38,22 @@ class ModelConfig:
     d_model: int = 128
     """Width of the residual stream; also the dimension of the random action embeddings."""
     n_layers: int = 3
+    """Transformer blocks."""
     n_heads: int = 4
+    """Attention heads; d_model / n_heads must be even (rotary embeddings rotate pairs)."""
     mlp_ratio: float = 8 / 3
     """SwiGLU hidden width as a multiple of d_model (8/3 keeps the parameter count of a 4x MLP)."""
     dropout: float = 0.0
-    max_steps: int = 300
+    """Dropout on the residual branches and attention weights in training."""
+    # Set by the trainer (from --seq-len and the task), so hidden from the command line.
+    max_steps: Annotated[int, tyro.conf.Suppress] = 300
     """Longest history window (steps) the rotary tables cover; the trainer sets it to seq_len."""
-    observation_kind: ObservationKind = "none"
+    observation_kind: Annotated[ObservationKind, tyro.conf.Suppress] = "none"
     """Set by the trainer from the task."""
-    observation_size: int = 0
+    observation_size: Annotated[int, tyro.conf.Suppress] = 0
     """Number of discrete observations, or the dimension of continuous ones (set from the task)."""
     rope_base: float = 10_000.0
+    """Base of the rotary position embeddings' frequencies."""
     reward_gated_action: bool = False
     """Also feed the previous action's embedding times its reward, so the first attention layer
     can gather per-action reward sums directly (an input feature, not in the paper)."""

@@ -55,20 +55,30 @@ class TrainConfig:
     window), so a window shows k times the source's progress and the distilled learner is pushed
     to improve faster than its source."""
     batch_size: int = 16
+    """Training windows per optimizer step (the global batch: under torchrun it is split over ranks)."""
     learning_rate: float = 3e-3
+    """Peak AdamW learning rate, reached after --warmup-steps and decayed on a cosine."""
     weight_decay: float = 0.01
+    """AdamW weight decay of the matrices (biases, norms and vectors are not decayed)."""
     betas: tuple[float, float] = (0.9, 0.99)
+    """AdamW's moving-average coefficients (beta1 beta2)."""
     warmup_steps: int = 100
+    """Optimizer steps of linear learning-rate warm-up; at most --total-steps."""
     total_steps: int = 3_000
     """Optimizer steps; the learning rate decays to 10% of its peak on a cosine."""
     grad_clip: float = 1.0
+    """Clip the global gradient norm to this value before every step."""
     ema_decay: float = 0.0
     """Keep an exponential moving average of the weights with this decay (e.g. 0.998 averages
     about the last 500 steps); evaluation and `evaluate` then use the averaged weights. 0 = off."""
     loss: LossKind = "infonce"
+    """infonce: cross-entropy over the available actions' scores (the paper's); mse: regress the
+    output onto the taken action's embedding (the paper's ablation)."""
     scoring: ActionScoring = field(default_factory=ActionScoring)
     """How output vectors score actions (similarity, temperature tau, optional log-K scale)."""
     seed: int = 0
+    """Seeds the weights, the window sampler, the action embeddings and evaluation; the histories
+    have their own --collect.seed."""
     device: str = "auto"
     """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
     threads: int = 0
@@ -82,12 +92,16 @@ class TrainConfig:
     eval_every: int = 500
     """Optimizer steps between in-context evaluations (0 = only at the end)."""
     eval_suites: tuple[str, ...] = ("all_new", "num_50")
+    """Suites of the task evaluated during training (`python -m headless_ad evaluate --help` and
+    docs/ list each task's suites; bandits also take specs such as arms=50,instances=200)."""
     eval_instances: int = 100
+    """Instances per evaluation suite."""
     eval_horizon: int = 0
     """Steps per evaluation rollout; 0 = the histories' horizon. The model acts with a sliding
     context, so it can be evaluated for longer than the histories it learned from."""
     sample_temperature: float = 1.0
-    """The model's sampled policy at evaluation is softmax(logits / sample_temperature); saved
+    """The model's sampled policy at evaluation is softmax(logits / sample_temperature) (unlike
+    --scoring.temperature, which also scales the scores in training); saved
     with the checkpoint as `evaluate`'s default."""
     final_sample_temperature: float | None = None
     """With `anneal_episodes`: the sampling temperature each instance reaches after that many episodes."""
@@ -95,7 +109,9 @@ class TrainConfig:
     """Anneal the sampling temperature linearly over each evaluation instance's first episodes
     (episodic tasks only; 0: constant). Saved with the checkpoint as `evaluate`'s default."""
     log_every: int = 25
+    """Optimizer steps between TensorBoard scalars and progress updates."""
     checkpoint_every: int = 500
+    """Optimizer steps between checkpoints (one file, replaced atomically; also written at the end)."""
     resume: bool = False
     """Continue runs/<run_name>/checkpoint.pt."""
 
