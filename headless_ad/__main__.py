@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,25 @@ def run_evaluate(config: Annotated[EvaluateConfig, tyro.conf.arg(name="")]) -> N
     evaluate_checkpoint(config)
 
 
+def check_preset(args: list[str]) -> None:
+    """`train` takes a preset first; a wrong one would otherwise print every preset's whole help."""
+    if not args or args[0] != "train" or len(args) < 2 or args[1] in ("-h", "--help"):
+        return
+    presets = ", ".join(PRESETS)
+    if args[1].startswith("-"):
+        raise ValueError(
+            f"train needs a preset first: python -m headless_ad train <preset> [options]; presets: {presets}"
+        )
+    if args[1] not in PRESETS:
+        close = difflib.get_close_matches(args[1], PRESETS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"unknown preset {args[1]!r}{hint}; presets: {presets}")
+
+
 def main() -> None:
     commands = {"collect": run_collect, "merge": run_merge, "train": run_train, "evaluate": run_evaluate}
     try:
+        check_preset(sys.argv[1:])
         tyro.extras.subcommand_cli_from_dict(commands, prog="python -m headless_ad")
     except (ValueError, FileNotFoundError, FileExistsError, HistoryStoreError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)

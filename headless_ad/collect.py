@@ -82,14 +82,14 @@ def collect(config: CollectConfig) -> Path:
     task = get_task(config.task)
     source = config.source or task.source_algorithm
     if config.num_instances < 1 or config.horizon < 1:
-        raise ValueError("num_instances and horizon must be >= 1")
+        raise ValueError("--num-instances and --horizon must be >= 1")
     if config.threads < 0:
-        raise ValueError(f"threads must be >= 0, got {config.threads}")
+        raise ValueError(f"--threads must be >= 0, got {config.threads}")
     rows, seed = None, config.seed
     if config.instances is not None:
         first, stop = config.instances
         if not 0 <= first < stop <= config.num_instances:
-            raise ValueError(f"instances {config.instances} is not a range within [0, {config.num_instances})")
+            raise ValueError(f"--instances {config.instances} is not a range within [0, {config.num_instances})")
         # Instance parameters depend only on (seed, index); the part's noise gets its own stream.
         rows, seed = slice(first, stop), int(np.random.SeedSequence([config.seed, first, stop]).generate_state(1)[0])
     path = collect_path(config)

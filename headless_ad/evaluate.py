@@ -42,11 +42,11 @@ class TemperatureSchedule:
 
     def __post_init__(self) -> None:
         if self.start <= 0:
-            raise ValueError(f"sample_temperature must be > 0, got {self.start}")
+            raise ValueError(f"--sample-temperature must be > 0, got {self.start}")
         if self.episodes < 0:
-            raise ValueError(f"anneal_episodes must be >= 0, got {self.episodes}")
+            raise ValueError(f"--anneal-episodes must be >= 0, got {self.episodes}")
         if self.episodes and (self.end is None or self.end <= 0):
-            raise ValueError(f"anneal_episodes needs a final_sample_temperature > 0, got {self.end}")
+            raise ValueError(f"--anneal-episodes needs a --final-sample-temperature > 0, got {self.end}")
 
     def at(self, episodes_done: torch.Tensor) -> torch.Tensor | float:
         """(N, 1) temperatures for instances that have finished `episodes_done` (N,) episodes."""
@@ -213,7 +213,7 @@ def run_baselines(task: Task, suite: Suite, seed: int) -> dict[str, Rollout]:
 
 def check_schedule_fits(schedule: TemperatureSchedule, task: Task) -> None:
     if schedule.episodes and not task.episodic:
-        raise ValueError(f"anneal_episodes counts episodes, and a {task.name} history is one long episode")
+        raise ValueError(f"--anneal-episodes counts episodes, and a {task.name} history is one long episode")
 
 
 def run_model(
@@ -339,13 +339,13 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     from headless_ad.tasks import get_task
 
     if config.num_instances < 1 or config.horizon < 0:
-        raise ValueError("num_instances must be >= 1 and horizon >= 0")
+        raise ValueError("--num-instances must be >= 1 and --horizon >= 0")
     if config.sample_temperature is not None and config.sample_temperature <= 0:
-        raise ValueError(f"sample_temperature must be > 0, got {config.sample_temperature}")
+        raise ValueError(f"--sample-temperature must be > 0, got {config.sample_temperature}")
     if config.final_sample_temperature is not None and config.final_sample_temperature <= 0:
-        raise ValueError(f"final_sample_temperature must be > 0, got {config.final_sample_temperature}")
+        raise ValueError(f"--final-sample-temperature must be > 0, got {config.final_sample_temperature}")
     if config.anneal_episodes is not None and config.anneal_episodes < 0:
-        raise ValueError(f"anneal_episodes must be >= 0, got {config.anneal_episodes}")
+        raise ValueError(f"--anneal-episodes must be >= 0, got {config.anneal_episodes}")
     checkpoint = load_checkpoint(config.checkpoint)
     task = get_task(checkpoint["task"])
     train_config = checkpoint["config"]

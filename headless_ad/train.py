@@ -125,32 +125,44 @@ class TrainConfig:
         if self.collect.task != self.task:
             raise ValueError(f"--collect.task {self.collect.task!r} differs from --task {self.task!r}")
         checks = [
-            (self.seq_len >= 1, f"seq_len must be >= 1, got {self.seq_len}"),
+            (self.seq_len >= 1, f"--seq-len must be >= 1, got {self.seq_len}"),
             (
                 self.seq_len <= self.collect.horizon,
-                f"seq_len={self.seq_len} is longer than the histories (horizon {self.collect.horizon})",
+                f"--seq-len {self.seq_len} is longer than the histories (--collect.horizon {self.collect.horizon})",
             ),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.collect.threads >= 0, f"collect.threads must be >= 0, got {self.collect.threads}"),
-            (0 <= self.start_window_share <= 1, f"start_window_share must be in [0, 1], got {self.start_window_share}"),
-            (self.episode_stride >= 1, f"episode_stride must be >= 1, got {self.episode_stride}"),
-            (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
-            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
-            (self.scoring.temperature > 0, f"temperature (tau) must be > 0, got {self.scoring.temperature}"),
-            (self.total_steps >= 1, f"total_steps must be >= 1, got {self.total_steps}"),
-            (0 <= self.warmup_steps <= self.total_steps, "warmup_steps must be in [0, total_steps]"),
-            (self.scoring.similarity in ("dot", "cosine"), "similarity must be dot or cosine"),
-            (self.log_every >= 1 and self.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1"),
-            (self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}"),
-            (self.eval_instances >= 1, f"eval_instances must be >= 1, got {self.eval_instances}"),
-            (self.eval_horizon >= 0, f"eval_horizon must be >= 0, got {self.eval_horizon}"),
-            (0 <= self.model.dropout < 1, f"model.dropout must be in [0, 1), got {self.model.dropout}"),
-            (self.model.n_layers >= 1, f"model.n_layers must be >= 1, got {self.model.n_layers}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.collect.threads >= 0, f"--collect.threads must be >= 0, got {self.collect.threads}"),
+            (
+                self.collect.num_instances >= 1 and self.collect.horizon >= 1,
+                "--collect.num-instances and --collect.horizon must be >= 1",
+            ),
+            (
+                0 <= self.start_window_share <= 1,
+                f"--start-window-share must be in [0, 1], got {self.start_window_share}",
+            ),
+            (self.episode_stride >= 1, f"--episode-stride must be >= 1, got {self.episode_stride}"),
+            (self.learning_rate > 0, f"--learning-rate must be > 0, got {self.learning_rate}"),
+            (0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1), got {self.ema_decay}"),
+            (self.scoring.temperature > 0, f"--scoring.temperature must be > 0, got {self.scoring.temperature}"),
+            (self.total_steps >= 1, f"--total-steps must be >= 1, got {self.total_steps}"),
+            (
+                0 <= self.warmup_steps <= self.total_steps,
+                f"--warmup-steps {self.warmup_steps} must be in [0, --total-steps {self.total_steps}]",
+            ),
+            (self.scoring.similarity in ("dot", "cosine"), "--scoring.similarity must be dot or cosine"),
+            (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
+            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
+            (self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}"),
+            (self.eval_instances >= 1, f"--eval-instances must be >= 1, got {self.eval_instances}"),
+            (self.eval_horizon >= 0, f"--eval-horizon must be >= 0, got {self.eval_horizon}"),
+            (0 <= self.model.dropout < 1, f"--model.dropout must be in [0, 1), got {self.model.dropout}"),
+            (self.model.n_layers >= 1, f"--model.n-layers must be >= 1, got {self.model.n_layers}"),
             (
                 self.model.n_heads >= 1 and self.model.d_model % (2 * self.model.n_heads) == 0,
-                f"model.d_model={self.model.d_model} must split into {self.model.n_heads} heads of even width",
+                f"--model.d-model {self.model.d_model} must split into --model.n-heads {self.model.n_heads} "
+                "heads of even width",
             ),
-            (self.loss in ("infonce", "mse"), f"loss must be infonce or mse, got {self.loss!r}"),
+            (self.loss in ("infonce", "mse"), f"--loss must be infonce or mse, got {self.loss!r}"),
         ]
         for ok, message in checks:
             if not ok:
