@@ -238,5 +238,5 @@ def test_temperature_anneals_per_instance_with_the_episodes_it_has_finished() ->
     # After 6 steps: 6, 3 and 0 episodes; the schedule reaches 0.4 at 4 and stays there.
     torch.testing.assert_close(agent.temperature.at(agent.episodes_done), torch.tensor([[0.4], [0.5], [0.8]]))
     assert TemperatureSchedule(0.7).at(torch.tensor([0, 100])) == 0.7
-    with pytest.raises(ValueError, match="needs a final_sample_temperature"):
+    with pytest.raises(ValueError, match="needs a --final-sample-temperature"):
         TemperatureSchedule(0.7, None, episodes=10)
