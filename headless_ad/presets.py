@@ -36,10 +36,8 @@ PAPER = TrainConfig(
 )
 
 
-def for_task(
-    recipe: TrainConfig, task: str, run_name: str, collect: CollectConfig | None = None, **changes
-) -> TrainConfig:
-    return replace(recipe, task=task, run_name=run_name, collect=collect or CollectConfig(task=task), **changes)
+def for_task(recipe: TrainConfig, task: str, collect: CollectConfig | None = None, **changes) -> TrainConfig:
+    return replace(recipe, task=task, collect=collect or CollectConfig(task=task), **changes)
 
 
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
@@ -47,7 +45,6 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 18 minutes on 2 cores.",
         for_task(
             CPU,
-            "bandit",
             "bandit",
             model=replace(CPU.model, reward_gated_action=True),
             total_steps=7_000,
@@ -59,21 +56,20 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     ),
     "bandit-paper": (
         "Bernoulli bandits at the paper's scale (d_model 512, 4 layers, batch 32, 200k steps): for a GPU.",
-        for_task(PAPER, "bandit", "bandit-paper", eval_suites=("all_new", "num_25", "num_50")),
+        for_task(PAPER, "bandit", eval_suites=("all_new", "num_25", "num_50")),
     ),
     "contextual-bandit": (
         "Linear contextual bandits (2-d contexts, 4-20 arms), CPU preset: LinUCB histories, about 25 minutes.",
-        for_task(CPU, "contextual_bandit", "contextual-bandit", eval_suites=("eval", "num_100"), ema_decay=0.998),
+        for_task(CPU, "contextual_bandit", eval_suites=("eval", "num_100"), ema_decay=0.998),
     ),
     "contextual-bandit-paper": (
         "Linear contextual bandits at the paper's scale (d_model 512, 4 layers, batch 32, 200k steps): for a GPU.",
-        for_task(PAPER, "contextual_bandit", "contextual-bandit-paper", eval_suites=("eval", "num_25", "num_50")),
+        for_task(PAPER, "contextual_bandit", eval_suites=("eval", "num_25", "num_50")),
     ),
     "darkroom": (
         "Darkroom 9x9 with 3-move action sequences, CPU preset: 2,000 Q-learning histories of 4,000 steps.",
         for_task(
             CPU,
-            "darkroom",
             "darkroom",
             # Long enough for Q-learning to converge on the far goals (3 actions away) too; rooms
             # offer 25-50 of the train actions, so the model meets many action-set sizes.
@@ -106,7 +102,6 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         for_task(
             PAPER,
             "darkroom",
-            "darkroom-paper",
             # The CPU preset's data recipe (measured on CPU only; see README): 4,000-step histories
             # of rooms with 25-50 train actions, every 16th episode per window, the prompt key bias.
             CollectConfig(num_instances=10_000, task="darkroom", horizon=4_000, train_suite="min_actions=25"),

@@ -39,8 +39,9 @@ from headless_ad.tasks import get_task
 class TrainConfig:
     task: str = "bandit"
     """Environment family."""
-    run_name: str = "bandit"
-    """Outputs go to runs/<run_name>/ (TensorBoard events, checkpoint.pt, config.json)."""
+    run_name: str = ""
+    """Outputs go to runs/<run_name>/ (TensorBoard events, checkpoint.pt, config.json); default:
+    <task>-s<seed>-<date>-<time>, new for every start (--resume needs the name)."""
     collect: CollectConfig = field(default_factory=CollectConfig)
     """Which histories to train on; collected first if the store does not exist yet."""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -240,6 +241,11 @@ def to_jsonable(config: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
+def default_run_name(config: TrainConfig) -> str:
+    """Unique per start, as CleanRL's are: a second `train` never collides with the first by default."""
+    return f"{config.task}-s{config.seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+
 def train(config: TrainConfig) -> Path:
     """Train (or resume) a run; returns the checkpoint path.
 
@@ -248,6 +254,12 @@ def train(config: TrainConfig) -> Path:
     and checkpoints.
     """
     config.validate()
+    if not config.run_name:
+        if config.resume:
+            raise ValueError("--resume needs the --run-name of the run to continue")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("under torchrun pass --run-name (every rank must agree on the run)")
+        config = dataclasses.replace(config, run_name=default_run_name(config))
     task = get_task(config.task)
     run_dir = Path("runs") / config.run_name
     checkpoint_path = run_dir / "checkpoint.pt"

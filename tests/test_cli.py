@@ -103,6 +103,13 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
     assert any(not torch.equal(checkpoint["model"][name], value) for name, value in checkpoint["ema_model"].items())
 
 
+def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> None:
+    cli(monkeypatch, "train", "bandit", *TINY, "--seed", "3")
+    (run,) = (in_tmp / "runs").glob("bandit-s3-*")
+    assert (run / "checkpoint.pt").is_file()
+    assert json.loads((run / "config.json").read_text())["run_name"] == run.name
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -134,6 +141,7 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
         (["collect", "--train-suite", "arms=x"], "bad value 'x' for 'arms'"),
         (["train", "bandit", "--collect.threads", "-1"], "--collect.threads must be >= 0"),
         (["train", "bandit", "--resume", "--run-name", "nothing"], "no checkpoint at runs/nothing"),
+        (["train", "bandit", "--resume"], "--resume needs the --run-name of the run to continue"),
         (["evaluate", "--checkpoint", "missing.pt"], "missing.pt: no checkpoint here"),
     ],
 )
