@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from headless_ad.histories import HistoryStoreError, load_store, write_store
+from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, concatenate, run_learner
 from headless_ad.tasks import Suite, Task, get_task
 
@@ -112,7 +114,9 @@ def collect(config: CollectConfig) -> Path:
     suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.train_suite)
     threads = config.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     start = time.perf_counter()
-    rollout, action_mask = run_source(task, suite, source, rows or slice(0, config.num_instances), seed, threads)
+    rows = rows or slice(0, config.num_instances)
+    with progress_bar((rows.stop - rows.start) * config.horizon, f"collecting {source}", unit="env-step") as bar:
+        rollout, action_mask = run_source(task, suite, source, rows, seed, threads, bar.update)
     elapsed = time.perf_counter() - start
     arrays = {
         "actions": rollout.actions.astype(np.int16),
@@ -173,12 +177,19 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
 
 
 def run_source(
-    task: Task, suite: Suite, source: str, rows: slice, seed: int, threads: int
+    task: Task,
+    suite: Suite,
+    source: str,
+    rows: slice,
+    seed: int,
+    threads: int,
+    on_env_steps: Callable[[int], object] | None = None,
 ) -> tuple[Rollout, np.ndarray]:
     """The source algorithm's learning histories on instances `rows` of `suite`, and their action
     mask. The instances run in independent chunks of CHUNK_INSTANCES, several at once on threads
     (numpy releases the GIL inside its array loops, so chunks overlap on separate cores). Chunk
-    k's environment noise and learner draw from their own streams spawned from (seed, k)."""
+    k's environment noise and learner draw from their own streams spawned from (seed, k).
+    `on_env_steps(n)` is told of every n env steps done (progress)."""
     starts = range(rows.start, rows.stop, CHUNK_INSTANCES)
 
     def run_chunk(index: int, first: int) -> tuple[Rollout, np.ndarray]:
@@ -186,7 +197,9 @@ def run_source(
         env = task.make_env(suite, slice(first, min(first + CHUNK_INSTANCES, rows.stop)))
         # SFC64: the fastest of numpy's bit generators (Beta draws about 12% faster than PCG64).
         learner = task.make_learner(source, env, suite, np.random.Generator(np.random.SFC64(learner_stream)))
-        return run_learner(env, learner, suite.horizon, seed=int(env_stream.generate_state(1)[0])), env.action_mask
+        on_step = None if on_env_steps is None else lambda: on_env_steps(env.num_envs)
+        rollout = run_learner(env, learner, suite.horizon, seed=int(env_stream.generate_state(1)[0]), on_step=on_step)
+        return rollout, env.action_mask
 
     with ThreadPoolExecutor(max(1, min(threads, len(starts)))) as pool:
         chunks = list(pool.map(run_chunk, range(len(starts)), starts))

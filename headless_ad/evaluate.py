@@ -3,6 +3,8 @@ random, on the same instances and seeds; normalized regret compares them."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +21,7 @@ from headless_ad.action_embeddings import (
     with_no_action_row,
 )
 from headless_ad.model import HeadlessTransformer, KVCache
+from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, run_learner
 from headless_ad.tasks.base import Suite, Task
 
@@ -201,13 +204,12 @@ class SuiteResult:
         return (self.metric(agent) - random) / gap if abs(gap) > 1e-8 else float("nan")
 
 
-def run_baselines(task: Task, suite: Suite, seed: int) -> dict[str, Rollout]:
+def run_baselines(task: Task, suite: Suite, seed: int, on_step: Callable[[], None] | None = None) -> dict[str, Rollout]:
     rollouts = {}
     for name in task.baselines:
         env = task.make_env(suite)
-        rollouts[name] = run_learner(
-            env, task.make_learner(name, env, suite, np.random.default_rng(seed)), suite.horizon, seed
-        )
+        learner = task.make_learner(name, env, suite, np.random.default_rng(seed))
+        rollouts[name] = run_learner(env, learner, suite.horizon, seed, on_step)
     return rollouts
 
 
@@ -224,13 +226,14 @@ def run_model(
     scoring: ActionScoring,
     seed: int,
     sample_temperature: float | TemperatureSchedule = 1.0,
+    on_step: Callable[[], None] | None = None,
 ) -> Rollout:
     env = task.make_env(suite)
     agent = ModelAgent(model, env.action_mask, selection, scoring, seed, sample_temperature=sample_temperature)
     was_training = model.training
     model.eval()
     try:
-        return run_learner(env, agent, suite.horizon, seed)
+        return run_learner(env, agent, suite.horizon, seed, on_step)
     finally:
         model.train(was_training)
 
@@ -291,6 +294,7 @@ def evaluate_in_context(
     scoring: ActionScoring,
     seed: int,
     sample_temperature: float | TemperatureSchedule = 1.0,
+    on_step: Callable[[], None] | None = None,
 ) -> list[SuiteResult]:
     """Run the model on every suite (all instances of a suite batched) beside precomputed baselines."""
     results = []
@@ -298,7 +302,7 @@ def evaluate_in_context(
         result = SuiteResult(name, task, suite, dict(baselines[name]))
         for selection in selections:
             result.rollouts[f"model_{selection}"] = run_model(
-                task, suite, model, selection, scoring, seed, sample_temperature
+                task, suite, model, selection, scoring, seed, sample_temperature, on_step
             )
         results.append(result)
     return results
@@ -374,23 +378,29 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         model = model_from_checkpoint(checkpoint, device)
     except CheckpointError as error:
         raise CheckpointError(f"{config.checkpoint}: {error}") from None
-    baselines = {name: run_baselines(task, suite, config.seed) for name, suite in suites.items()}
-    results = evaluate_in_context(
-        task,
-        model,
-        suites,
-        baselines,
-        config.selection,
-        ActionScoring(**train_config["scoring"]),
-        config.seed,
-        temperature,
-    )
+    start = time.perf_counter()
+    rollouts_per_suite = len(task.baselines) + len(config.selection)
+    total_steps = sum(suite.horizon for suite in suites.values()) * rollouts_per_suite
+    with progress_bar(total_steps, f"evaluating {len(suites)} suites") as bar:
+        baselines = {name: run_baselines(task, suite, config.seed, bar.update) for name, suite in suites.items()}
+        results = evaluate_in_context(
+            task,
+            model,
+            suites,
+            baselines,
+            config.selection,
+            ActionScoring(**train_config["scoring"]),
+            config.seed,
+            temperature,
+            bar.update,
+        )
+    wall_time = time.perf_counter() - start
     agents = [*task.baselines, *[f"model_{s}" for s in config.selection]]
     table = format_table(results, agents)
     header = (
         f"{config.checkpoint} (step {checkpoint['step']}), {config.num_instances} instances per suite, "
         f"{horizon} steps, "
-        f"seed {config.seed}, sample temperature {temperature.describe()}\n"
+        f"seed {config.seed}, sample temperature {temperature.describe()}, {wall_time:.1f} s\n"
         f"cells: {task.metric_name} per agent; "
         f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random)\n"
     )

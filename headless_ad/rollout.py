@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -30,9 +31,17 @@ def concatenate(parts: list[Rollout]) -> Rollout:
     )
 
 
-def run_learner(env: gym.vector.VectorEnv, learner: Learner, num_steps: int, seed: int) -> Rollout:
+def run_learner(
+    env: gym.vector.VectorEnv,
+    learner: Learner,
+    num_steps: int,
+    seed: int,
+    on_step: Callable[[], None] | None = None,
+) -> Rollout:
     """Act and learn for `num_steps` steps in every instance; the env is seeded with `seed`, so two
     learners run with the same seed meet the same instances and the same reward noise stream.
+
+    `on_step` is called after every step of all instances (progress reporting).
 
     Histories run straight through episode ends: vector envs reset finished instances themselves
     (a NEXT_STEP env spends one step on it; the bandit's single long episode never ends early).
@@ -56,6 +65,8 @@ def run_learner(env: gym.vector.VectorEnv, learner: Learner, num_steps: int, see
         if "regret" in info:
             regrets.append(info["regret"])
         observations = next_observations
+        if on_step is not None:
+            on_step()
     return Rollout(
         actions=np.stack(actions, axis=1),
         rewards=np.stack(rewards, axis=1).astype(np.float32),

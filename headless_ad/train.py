@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.checkpoints import CHECKPOINT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint
@@ -32,6 +33,7 @@ from headless_ad.hardware import resolve_device, resolve_precision
 from headless_ad.histories import WindowSampler, load_store
 from headless_ad.losses import LossKind, headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
+from headless_ad.progress import progress_bar
 from headless_ad.tasks import get_task
 
 
@@ -397,9 +399,10 @@ def train(config: TrainConfig) -> Path:
             writer.add_figure(f"eval/{result.suite}/curves", curves_figure(result), step)
         writer.add_scalar("perf/eval_seconds", time.perf_counter() - start, step)
         agents = [*task.baselines, "model_argmax", "model_sample"]
-        print(f"step {step}: in-context evaluation\n{format_table(results, agents)}")
+        tqdm.write(f"step {step}: in-context evaluation\n{format_table(results, agents)}")
 
     model.train()
+    bar = progress_bar(config.total_steps, config.run_name, initial=step) if world.is_main else None
     tokens_per_step = config.batch_size * (config.seq_len + store.max_actions)
     last_time, last_step, data_seconds = time.perf_counter(), step, 0.0
     while step < config.total_steps:
@@ -440,6 +443,7 @@ def train(config: TrainConfig) -> Path:
 
         if not world.is_main:
             continue
+        bar.update()
         if step % config.log_every == 0 or step == config.total_steps:
             now = time.perf_counter()
             steps_done = step - last_step
@@ -452,11 +456,14 @@ def train(config: TrainConfig) -> Path:
             writer.add_scalar("perf/steps_per_second", steps_done / (now - last_time), step)
             writer.add_scalar("perf/tokens_per_second", steps_done * tokens_per_step / (now - last_time), step)
             writer.add_scalar("perf/data_fraction", data_seconds / (now - last_time), step)
-            print(
-                f"step {step}/{config.total_steps} loss {loss.item():.4f} acc {accuracy.item():.3f} "
-                f"lr {scheduler.get_last_lr()[0]:.2e} {steps_done / (now - last_time):.2f} steps/s",
-                flush=True,
-            )
+            status = f"loss {loss.item():.4f} acc {accuracy.item():.3f} lr {scheduler.get_last_lr()[0]:.2e}"
+            if bar.disable:  # a file or pipe gets log lines; a terminal the bar
+                print(
+                    f"step {step}/{config.total_steps} {status} {steps_done / (now - last_time):.2f} steps/s",
+                    flush=True,
+                )
+            else:
+                bar.set_postfix_str(status, refresh=False)
             last_time, last_step, data_seconds = time.perf_counter(), step, 0.0
         if step % config.checkpoint_every == 0 or step == config.total_steps:
             save()
@@ -464,7 +471,13 @@ def train(config: TrainConfig) -> Path:
             evaluate_and_log()
             last_time = time.perf_counter()
     if world.is_main:
+        bar.close()
         writer.close()
+        print(
+            f"{config.run_name}: checkpoint {checkpoint_path}; TensorBoard events in {run_dir} "
+            f"(tensorboard --logdir {run_dir})\n"
+            f"evaluate it: python -m headless_ad evaluate --checkpoint {checkpoint_path}"
+        )
     world.barrier()
     del trained  # DDP holds the process group; drop it before leaving the group
     world.close()
