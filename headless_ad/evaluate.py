@@ -3,6 +3,7 @@ random, on the same instances and seeds; normalized regret compares them."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -260,20 +261,24 @@ def format_table(results: list[SuiteResult], agents: list[str]) -> str:
 
 
 def curves_figure(result: SuiteResult):
-    import matplotlib
+    """Every agent's mean learning curve on one suite (x: steps or episodes, y: the task's measure)."""
+    from headless_ad.plotting import agent_colour, integer_ticks, new_figure, outside_legend
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5, 3.5))
+    figure, axis = new_figure()
     for name, rollout in result.rollouts.items():
-        axis.plot(*result.task.curve(rollout), label=name)
+        axis.plot(*result.task.curve(rollout), label=name, color=agent_colour(name, result.task.source_algorithm))
     axis.set_xlabel(result.task.curve_labels[0])
     axis.set_ylabel(result.task.curve_labels[1])
-    axis.set_title(result.suite)
-    axis.legend()
-    figure.tight_layout()
+    axis.set_title(f"{result.suite} ({result.spec.num_instances} instances, mean)")
+    integer_ticks(axis)
+    outside_legend(figure)
     return figure
+
+
+def metric_tag(task: Task) -> str:
+    """The task's metric name as a TensorBoard tag component: 'return (last 50 episodes)' ->
+    'return_last_50_episodes'."""
+    return re.sub(r"[^a-z0-9]+", "_", task.metric_name.lower()).strip("_")
 
 
 def save_curves(results: list[SuiteResult], path: Path) -> None:

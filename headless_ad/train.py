@@ -27,6 +27,7 @@ from headless_ad.evaluate import (
     curves_figure,
     evaluate_in_context,
     format_table,
+    metric_tag,
     run_baselines,
 )
 from headless_ad.hardware import resolve_device, resolve_precision
@@ -396,6 +397,9 @@ def train(config: TrainConfig) -> Path:
                 )
                 for name, value in result.extra_metrics(f"model_{selection}").items():
                     writer.add_scalar(f"eval/{result.suite}/{name.replace(' ', '_')}_{selection}", value, step)
+            # The raw measure beside the normalized score, baselines included (flat reference lines).
+            for agent in result.rollouts:
+                writer.add_scalar(f"eval/{result.suite}/{metric_tag(task)}/{agent}", result.metric(agent), step)
             writer.add_figure(f"eval/{result.suite}/curves", curves_figure(result), step)
         writer.add_scalar("perf/eval_seconds", time.perf_counter() - start, step)
         agents = [*task.baselines, "model_argmax", "model_sample"]

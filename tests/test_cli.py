@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from headless_ad import train as train_module
 from headless_ad.__main__ import main
@@ -56,6 +57,11 @@ def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, caps
     cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY, "--sample-temperature", "0.7")
     run = in_tmp / "runs/tiny"
     assert list(run.glob("events.out.tfevents.*"))
+    scalars = EventAccumulator(str(run)).Reload().Tags()["scalars"]
+    # The raw measure of the model and every baseline beside the normalized score.
+    for agent in ("thompson", "ucb", "random", "model_argmax", "model_sample"):
+        assert f"eval/all_new/regret/{agent}" in scalars
+    assert "eval/all_new/normalized_sample" in scalars
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
     assert checkpoint["step"] == 6 and checkpoint["task"] == "bandit"
     assert "| all_new |" in capsys.readouterr().out

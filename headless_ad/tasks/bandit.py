@@ -59,7 +59,7 @@ class BanditTask:
     baselines = ("thompson", "ucb", "random")
     default_eval_suites = ("train", "inverse", "all_new", "num_25", "num_30", "num_40", "num_50", "num_100")
     metric_name = "regret"
-    curve_labels = ("step", "cumulative regret")
+    curve_labels = ("environment step", "cumulative regret")
     episodic = False
 
     train_suite_keys: ClassVar[dict[str, SpecKey]] = {"arms": arms_range, "means": suite_field("means", str)}

@@ -64,7 +64,7 @@ class ContextualBanditTask:
         "train", "eval", "eval_scaled", "num_20", "num_25", "num_30", "num_40", "num_50", "num_100",
     )  # fmt: skip
     metric_name = "regret"
-    curve_labels = ("step", "cumulative regret")
+    curve_labels = ("environment step", "cumulative regret")
     episodic = False
 
     train_suite_keys: ClassVar[dict[str, SpecKey]] = {

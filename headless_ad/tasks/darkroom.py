@@ -116,7 +116,7 @@ class DarkroomTask:
         for actions in ("train", "train_permuted", "test_50", "test", "all")
     )
     metric_name = f"return (last {LAST_EPISODES} episodes)"
-    curve_labels = ("episode", "return")
+    curve_labels = ("episode", "return per episode")
     episodic = True
 
     train_suite_keys: ClassVar[dict[str, SpecKey]] = {
