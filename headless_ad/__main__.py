@@ -1,4 +1,4 @@
-"""Command line: `python -m headless_ad {collect,merge,train,evaluate} --help`."""
+"""Command line: `python -m headless_ad {collect,merge,train,evaluate,import-histories} --help`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from headless_ad.checkpoints import CheckpointError
 from headless_ad.collect import CollectConfig, collect, merge
 from headless_ad.evaluate import EvaluateConfig, evaluate_checkpoint
 from headless_ad.histories import HistoryStoreError
+from headless_ad.history_import import ImportConfig, import_arrays
 from headless_ad.presets import PRESETS
 from headless_ad.train import TrainConfig, train
 
@@ -72,8 +73,14 @@ def check_preset(args: list[str]) -> None:
         raise ValueError(f"unknown preset {args[1]!r}{hint}; presets: {presets}")
 
 
+def run_import(config: Annotated[ImportConfig, tyro.conf.arg(name="")]) -> None:
+    """Import histories you already have (arrays per instance) into a history store to train on."""
+    import_arrays(config)
+
+
 def main() -> None:
     commands = {"collect": run_collect, "merge": run_merge, "train": run_train, "evaluate": run_evaluate}
+    commands["import-histories"] = run_import
     try:
         check_preset(sys.argv[1:])
         tyro.extras.subcommand_cli_from_dict(commands, prog="python -m headless_ad")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from headless_ad.histories import HistoryStoreError, load_store, write_store
+from headless_ad.history_import import check_imported_store
 from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, concatenate, run_learner
 from headless_ad.tasks import Suite, Task, get_task
@@ -29,7 +30,8 @@ whatever the number of threads."""
 @dataclass
 class CollectConfig:
     task: str = "bandit"
-    """Environment family (bandit, darkroom, contextual_bandit)."""
+    """Environment family (bandit, darkroom, contextual_bandit), or a task of your own:
+    package.module:Task, or a name from the headless_ad.tasks entry-point group."""
     out: Path | None = None
     """Store directory; default runs/histories/<task>-<source>-n<instances>-t<horizon>-s<seed>."""
     num_instances: int = 10_000
@@ -58,8 +60,9 @@ def collect_path(config: CollectConfig) -> Path:
     """Where `collect(config)` writes: --out, or runs/histories/<task>-<source>-n<N>-t<T>-s<seed>."""
     if config.out is not None:
         return config.out
-    source = config.source or get_task(config.task).source_algorithm
-    name = f"{config.task}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
+    task = get_task(config.task)
+    source = config.source or task.source_algorithm
+    name = f"{task.name}-{source}-n{config.num_instances}-t{config.horizon}-s{config.seed}"
     if config.train_suite:
         name += "-" + config.train_suite.replace("=", "").replace(",", "-")
     if config.instances is not None:
@@ -72,6 +75,8 @@ def store_meta(config: CollectConfig) -> dict[str, Any]:
     task = get_task(config.task)
     suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.train_suite)
     meta = {"task": task.name, "source": config.source or task.source_algorithm, "suite": suite.describe()}
+    if config.task != task.name:  # a plug-in: the spec that finds it again
+        meta["task_spec"] = config.task
     meta["seed"] = config.seed
     meta["collector_version"] = COLLECTOR_VERSION
     if config.instances is not None:
@@ -101,6 +106,9 @@ def collect(config: CollectConfig) -> Path:
             existing = load_store(path)
         except HistoryStoreError as error:
             raise HistoryStoreError(f"{error}; pass --overwrite to collect it again") from None
+        if existing.meta.get("imported"):
+            check_imported_store(existing, task, config.horizon)
+            return path
         if existing.meta.get("collector_version") != COLLECTOR_VERSION:
             raise FileExistsError(
                 f"{path} was collected by collector version {existing.meta.get('collector_version', 1)}, "

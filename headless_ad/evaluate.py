@@ -24,7 +24,7 @@ from headless_ad.action_embeddings import (
 from headless_ad.model import HeadlessTransformer, KVCache
 from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, run_learner
-from headless_ad.tasks.base import Suite, Task
+from headless_ad.tasks.base import Suite, Task, check_observation_size
 
 Selection = Literal["sample", "argmax"]
 
@@ -194,8 +194,7 @@ class SuiteResult:
         return self.task.metric(self.rollouts[agent])
 
     def extra_metrics(self, agent: str) -> dict[str, float]:
-        extra = getattr(self.task, "extra_metrics", None)
-        return extra(self.spec, self.rollouts[agent]) if extra is not None else {}
+        return self.task.extra_metrics(self.spec, self.rollouts[agent])
 
     def normalized(self, agent: str) -> float:
         """(M_agent - M_random) / (M_source - M_random): 1 = as good as the source algorithm, 0 =
@@ -376,6 +375,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     train_seed = train_config["collect"]["seed"]
     names = config.suites or task.default_eval_suites
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
+    for name, suite in suites.items():
+        check_observation_size(task, suite, checkpoint["model_config"]["observation_size"], name)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)

@@ -118,4 +118,9 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             eval_suites=("test_goals/test", "test_goals/all", "train_goals/train"),
         ),
     ),
+    "cpu": (
+        "The CPU recipe for any task, your own included: pass --task and --collect.task (the same name "
+        "or package.module:Task) and --eval-suites (none by default).",
+        for_task(CPU, "bandit", "cpu", eval_suites=()),
+    ),
 }

@@ -36,6 +36,7 @@ from headless_ad.losses import LossKind, headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
 from headless_ad.progress import progress_bar
 from headless_ad.tasks import get_task
+from headless_ad.tasks.base import check_observation_size
 
 
 @dataclass
@@ -174,9 +175,14 @@ class TrainConfig:
         resolve_device(self.device)
         check_schedule_fits(self.temperature_schedule, task)
         # Builds (and so checks) the training suite, e.g. --collect.train-suite, before any collection.
-        task.train_suite(self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.train_suite)
-        for suite in self.eval_suites:
-            task.parse_suite(suite, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed)
+        train_suite = task.train_suite(
+            self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.train_suite
+        )
+        for name in self.eval_suites:
+            suite = task.parse_suite(
+                name, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed
+            )
+            check_observation_size(task, suite, task.observation_size(train_suite), name)
 
 
 @dataclass(frozen=True)
@@ -294,7 +300,11 @@ def train(config: TrainConfig) -> Path:
         config.model,
         max_steps=config.seq_len,
         observation_kind=task.observation_kind,
-        observation_size=task.observation_size,
+        observation_size=task.observation_size(
+            task.train_suite(
+                config.collect.num_instances, config.collect.horizon, config.collect.seed, config.collect.train_suite
+            )
+        ),
     )
     model = HeadlessTransformer(model_config).to(device)
     # Same seed on every rank, so the replicas start equal (DDP also broadcasts rank 0's weights).

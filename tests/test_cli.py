@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from headless_ad import train as train_module
 from headless_ad.__main__ import main
+
+# The module: the package exports the function `train` under the same name.
+train_module = importlib.import_module("headless_ad.train")
 
 TINY = [
     "--collect.num-instances", "64", "--collect.horizon", "40", "--seq-len", "40",

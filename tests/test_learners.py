@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from headless_ad import collect as collect_module
 from headless_ad.collect import CollectConfig
 from headless_ad.histories import load_store
 from headless_ad.learners import ThompsonSampling, masked_argmax
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
+
+# The module: the package exports the function `collect` under the same name.
+collect_module = import_module("headless_ad.collect")
 
 
 def final_regret(learner: str, suite: BanditSuite, seed: int = 0) -> float:

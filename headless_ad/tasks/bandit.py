@@ -10,7 +10,15 @@ import numpy as np
 from envs.bandit import BernoulliBanditVectorEnv
 from headless_ad.learners import UCB, Learner, RandomLearner, ThompsonSampling
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import SpecKey, apply_spec, arms_range, check_arms_suite, parse_arms_suite, suite_field
+from headless_ad.tasks.base import (
+    SpecKey,
+    Task,
+    apply_spec,
+    arms_range,
+    check_arms_suite,
+    parse_arms_suite,
+    suite_field,
+)
 
 MeanDistribution = Literal["skewed", "inverse", "uniform"]
 
@@ -51,10 +59,9 @@ class BanditSuite:
         return num_arms, np.where(high, 0.5 + 0.5 * uniform, 0.5 * uniform)
 
 
-class BanditTask:
+class BanditTask(Task):
     name = "bandit"
     observation_kind = "none"
-    observation_size = 0
     source_algorithm = "thompson"
     baselines = ("thompson", "ucb", "random")
     default_eval_suites = ("train", "inverse", "all_new", "num_25", "num_30", "num_40", "num_50", "num_100")
@@ -80,6 +87,9 @@ class BanditTask:
             "all_new": replace(base, seed=1_002),
         }
         return parse_arms_suite(spec, base, named, "bandit", {"means": suite_field("means", str)})
+
+    def observation_size(self, suite: BanditSuite) -> int:
+        return 0
 
     def make_env(self, suite: BanditSuite, rows: slice | None = None) -> BernoulliBanditVectorEnv:
         num_arms, means = suite.sample()

@@ -27,9 +27,16 @@ class Suite(Protocol):
 
 
 class Task(Protocol):
+    """An environment family: what the shared collector, trainer and evaluator need of it.
+
+    A task from outside this package plugs in the same way as ours (`--task package.module:Task`,
+    or the `headless_ad.tasks` entry-point group; see `headless_ad.tasks.get_task`). Subclass
+    `Task` to inherit the defaults of its optional hooks (`extra_metrics`).
+    """
+
     name: str
     observation_kind: ObservationKind
-    observation_size: int
+    """none (bandits), discrete (integer observations below `observation_size`), continuous (vectors)."""
     source_algorithm: str
     """The learner whose histories are distilled; also the reference for the normalized score."""
     baselines: tuple[str, ...]
@@ -50,6 +57,11 @@ class Task(Protocol):
         """A named evaluation suite (e.g. `all_new`) or a custom `key=value,...` spec."""
         ...
 
+    def observation_size(self, suite: Suite) -> int:
+        """Number of discrete observations, or the dimension of continuous ones, in `suite`'s
+        instances (0 without observations). The model is built for the training suite's."""
+        ...
+
     def make_env(self, suite: Suite, rows: slice | None = None) -> gym.vector.VectorEnv:
         """All instances of the suite, or only `rows` of them (instance i depends only on the
         suite's seed and i, so parts of a suite can be built separately)."""
@@ -65,8 +77,37 @@ class Task(Protocol):
         """(x, y) of the mean learning curve, for figures."""
         ...
 
-    # Optional: `extra_metrics(suite, rollout) -> dict[str, float]`, further numbers reported per
-    # agent under the main table (Darkroom: which actions were tried on the all-actions suites).
+    # Optional hooks: a default here, so a task that subclasses `Task` need not define them.
+
+    def extra_metrics(self, suite: Suite, rollout: Rollout) -> dict[str, float]:
+        """Optional: further numbers reported per agent under the main table (Darkroom: which
+        actions were tried on the all-actions suites). Default: none."""
+        return {}
+
+
+OPTIONAL_HOOKS = ("extra_metrics",)
+"""Members of `Task` with a default: inherited by subclasses, so the shared code calls them directly."""
+
+
+def task_members() -> list[str]:
+    """Every member `Task` declares (attributes and methods), in declaration order."""
+    annotated = [name for name in Task.__annotations__ if not name.startswith("_")]
+    methods = [name for name, value in vars(Task).items() if callable(value) and not name.startswith("_")]
+    return list(dict.fromkeys([*annotated, *methods]))
+
+
+def missing_members(task: object) -> list[str]:
+    """The members of `Task` that `task` lacks (empty: it satisfies the protocol)."""
+    return [name for name in task_members() if not hasattr(task, name)]
+
+
+def check_observation_size(task: Task, suite: Suite, expected: int, name: str) -> None:
+    """A model acts only in suites whose observations are the size it was built for."""
+    size = task.observation_size(suite)
+    if size != expected:
+        raise ValueError(
+            f"suite {name!r} has observation size {size}, the model's is {expected} (its training suite's)"
+        )
 
 
 SpecKey = Callable[[str], dict[str, Any]]

@@ -15,9 +15,15 @@ import numpy as np
 from envs.contextual_bandit import ContextualBanditVectorEnv
 from headless_ad.learners import Learner, LinUCB, RandomLearner
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import SpecKey, apply_spec, arms_range, check_arms_suite, parse_arms_suite, suite_field
-
-DIM = 2
+from headless_ad.tasks.base import (
+    SpecKey,
+    Task,
+    apply_spec,
+    arms_range,
+    check_arms_suite,
+    parse_arms_suite,
+    suite_field,
+)
 
 
 @dataclass(frozen=True)
@@ -25,8 +31,9 @@ class ContextualBanditSuite:
     num_instances: int
     min_arms: int = 4
     max_arms: int = 20
-    dim: int = DIM
-    """Context and embedding dimension (the model's observation size is fixed at 2)."""
+    dim: int = 2
+    """Context and embedding dimension: the model's observation size, so a model acts only in
+    suites of the dimension it was trained on."""
     embedding_scale: float = 1.0
     """Arm embeddings are embedding_scale * N(0, 1/dim) per coordinate; 2 doubles every expected reward."""
     horizon: int = 300
@@ -54,10 +61,9 @@ class ContextualBanditSuite:
         return num_arms, np.random.default_rng(embeddings_seed).normal(0.0, scale, shape)
 
 
-class ContextualBanditTask:
+class ContextualBanditTask(Task):
     name = "contextual_bandit"
     observation_kind = "continuous"
-    observation_size = DIM
     source_algorithm = "linucb"
     baselines = ("linucb", "random")
     default_eval_suites = (
@@ -70,8 +76,10 @@ class ContextualBanditTask:
     train_suite_keys: ClassVar[dict[str, SpecKey]] = {
         "arms": arms_range,
         "scale": suite_field("embedding_scale", float),
+        "dim": suite_field("dim", int),
     }
-    """`--collect.train-suite` keys: arms=10 (one arm count) or arms=4-20, scale (arm embedding scale)."""
+    """`--collect.train-suite` keys: arms=10 (one arm count) or arms=4-20, scale (arm embedding scale),
+    dim (context dimension; evaluation suites then need the same dim)."""
 
     def train_suite(self, num_instances: int, horizon: int, seed: int, options: str = "") -> ContextualBanditSuite:
         base = ContextualBanditSuite(num_instances=num_instances, horizon=horizon, seed=seed)
@@ -79,7 +87,7 @@ class ContextualBanditTask:
 
     def parse_suite(self, spec: str, num_instances: int, horizon: int, train_seed: int) -> ContextualBanditSuite:
         """Named suites (train, eval, eval_scaled, num_<arms>), or
-        `arms=50,scale=2,instances=100,seed=7` (`arms=4-20` for a range)."""
+        `arms=50,scale=2,dim=2,instances=100,seed=7` (`arms=4-20` for a range)."""
         base = ContextualBanditSuite(num_instances=num_instances, horizon=horizon, seed=3_000)
         named = {
             "train": replace(base, seed=train_seed),
@@ -87,8 +95,15 @@ class ContextualBanditTask:
             "eval_scaled": replace(base, embedding_scale=2.0, seed=3_002),
         }
         return parse_arms_suite(
-            spec, base, named, "contextual bandit", {"scale": suite_field("embedding_scale", float)}
+            spec,
+            base,
+            named,
+            "contextual bandit",
+            {"scale": suite_field("embedding_scale", float), "dim": suite_field("dim", int)},
         )
+
+    def observation_size(self, suite: ContextualBanditSuite) -> int:
+        return suite.dim
 
     def make_env(self, suite: ContextualBanditSuite, rows: slice | None = None) -> ContextualBanditVectorEnv:
         num_arms, embeddings = suite.sample()

@@ -17,7 +17,7 @@ import numpy as np
 from envs.darkroom import DarkroomVectorEnv, centre_cell
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import SpecKey, apply_spec, suite_field
+from headless_ad.tasks.base import SpecKey, Task, apply_spec, suite_field
 
 GoalSet = Literal["train", "test"]
 ActionSet = Literal["train", "train_permuted", "test_50", "test", "all"]
@@ -104,10 +104,9 @@ class DarkroomSuite:
         return goals, np.ascontiguousarray(actions)
 
 
-class DarkroomTask:
+class DarkroomTask(Task):
     name = "darkroom"
     observation_kind = "discrete"
-    observation_size = 81
     source_algorithm = "q_learning"
     baselines = ("q_learning", "random")
     default_eval_suites = tuple(
@@ -147,6 +146,9 @@ class DarkroomTask:
         return DarkroomSuite(
             num_instances=num_instances, goals=goals.removesuffix("_goals"), actions=actions, horizon=horizon, seed=seed
         )
+
+    def observation_size(self, suite: DarkroomSuite) -> int:
+        return suite.size * suite.size
 
     def make_env(self, suite: DarkroomSuite, rows: slice | None = None) -> DarkroomVectorEnv:
         goals, actions = suite.sample()
