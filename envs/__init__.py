@@ -1,6 +1,15 @@
-"""Gymnasium environments whose set of actions varies from one instance to the next."""
+"""Gymnasium environments whose set of actions varies from one instance to the next.
+
+A user's own `envs/` folder without an `__init__.py` (anywhere on sys.path, e.g. the project
+directory one runs from) joins this package: its modules import as `envs.<module>` beside ours
+(see docs/own_environment.md).
+"""
+
+from pkgutil import extend_path
 
 from gymnasium.envs.registration import register
+
+__path__ = extend_path(__path__, __name__)
 
 from envs.bandit import BernoulliBandit, BernoulliBanditVectorEnv
 from envs.contextual_bandit import ContextualBandit, ContextualBanditVectorEnv

@@ -4,6 +4,7 @@ example plug-in (a user's own gymnasium env through `GymTask`)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `examples` as a user's own package
 
-SPECS = [*sorted(TASKS), "examples.jump_corridor:TASK"]
+SPECS = [
+    *sorted(TASKS),
+    "examples.jump_corridor:TASK",
+    *filter(None, os.environ.get("HEADLESS_AD_TASKS", "").split(",")),
+]
+"""Every registered task, the example, and your own:
+`HEADLESS_AD_TASKS=my_package.module:Task,... pytest tests/test_task_contract.py`."""
 HORIZON = {"darkroom": 1_000}
 """Steps per history in these small suites: enough for each source algorithm to beat random."""
 
