@@ -4,6 +4,8 @@ generic gymnasium adapter; histories imported from arrays; bad input in one line
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -217,3 +219,13 @@ def test_histories_import_from_python_with_action_lists(in_tmp: Path) -> None:
     np.testing.assert_array_equal(mask, [[True, False, False, True, False], [False, True, True, False, True]])
     with pytest.raises(ValueError, match="task 'bandit' has no observations"):
         import_histories("other", "bandit", actions, np.zeros((2, 30)), action_sets=offered, observations=actions)
+
+
+def test_a_users_envs_folder_joins_ours(in_tmp: Path) -> None:
+    """The design fixes `envs/` at the top level; a user's own `envs/` (no __init__.py) adds to it."""
+    (in_tmp / "envs").mkdir()
+    (in_tmp / "envs/my_env.py").write_text("ARMS = 7\n")
+    code = "import envs.my_env, envs.bandit; print(envs.my_env.ARMS, envs.bandit.BernoulliBandit.__name__)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=in_tmp, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["7", "BernoulliBandit"]
