@@ -162,7 +162,7 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
             raise HistoryStoreError(
                 f"{store.path}: covers [{start}, {stop}) but the next part must start at {expected}"
             )
-        for key in ("task", "source", "suite", "seed", "collector_version"):
+        for key in ("task", "task_spec", "source", "suite", "seed", "collector_version"):
             if store.meta.get(key) != first.get(key):
                 raise HistoryStoreError(f"{store.path}: {key} differs from {stores[0].path}")
         expected = stop
@@ -178,6 +178,8 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
             pieces = [np.pad(piece, ((0, 0), (0, width - piece.shape[1]))) for piece in pieces]
         arrays[name] = np.concatenate(pieces)
     meta = {key: first.get(key) for key in ("task", "source", "suite", "seed", "collector_version")}
+    if "task_spec" in first:
+        meta["task_spec"] = first["task_spec"]
     meta["merged_from"] = [str(store.path) for store in stores]
     write_store(out, meta, arrays, overwrite=overwrite)
     print(f"merged {len(stores)} parts ({expected} histories) -> {out}")

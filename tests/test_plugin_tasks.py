@@ -229,3 +229,14 @@ def test_a_users_envs_folder_joins_ours(in_tmp: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], cwd=in_tmp, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["7", "BernoulliBandit"]
+
+
+def test_a_plug_in_store_collected_in_parts_merges_and_is_reused(monkeypatch, capsys, in_tmp: Path) -> None:
+    whole = ["--task", CORRIDOR, "--num-instances", "12", "--horizon", "20"]
+    cli(monkeypatch, "collect", *whole, "--instances", "0", "5")
+    cli(monkeypatch, "collect", *whole, "--instances", "5", "12")
+    parts = sorted(str(p) for p in (in_tmp / "runs/histories").glob("*-part*"))
+    cli(monkeypatch, "merge", "--parts", *parts, "--out", "merged")
+    assert json.loads((in_tmp / "merged/meta.json").read_text())["task_spec"] == CORRIDOR
+    cli(monkeypatch, "collect", *whole, "--out", "merged")
+    assert "reusing merged (12 histories of 20 steps)" in capsys.readouterr().out
