@@ -1,4 +1,4 @@
-"""Your own 7-armed bandit, played by the checkpoint of `python -m headless_ad train bandit`."""
+"""Your own 7-armed bandit, played by the checkpoint of `python -m headless_ad train bandit --run-name bandit`."""
 
 import gymnasium as gym
 

@@ -376,7 +376,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     names = config.suites or task.default_eval_suites
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
     for name, suite in suites.items():
-        check_observation_size(task, suite, checkpoint["model_config"]["observation_size"], name)
+        check_observation_size(task, suite, checkpoint["model_config"]["observation_size"], f"--suites {name!r}")
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)

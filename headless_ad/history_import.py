@@ -33,6 +33,7 @@ class ImportConfig:
     task: str
     """The task the histories belong to (its observations and evaluation suites): a name or package.module:Task."""
     overwrite: bool = False
+    """Replace an existing store at --out."""
 
 
 def import_arrays(config: ImportConfig) -> Path:

@@ -121,6 +121,6 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "cpu": (
         "The CPU recipe for any task, your own included: pass --task and --collect.task (the same name "
         "or package.module:Task) and --eval-suites (none by default).",
-        for_task(CPU, "bandit", "cpu", eval_suites=()),
+        for_task(CPU, "bandit", eval_suites=()),
     ),
 }

@@ -182,7 +182,7 @@ class TrainConfig:
             suite = task.parse_suite(
                 name, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed
             )
-            check_observation_size(task, suite, task.observation_size(train_suite), name)
+            check_observation_size(task, suite, task.observation_size(train_suite), f"--eval-suites {name!r}")
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ def to_jsonable(config: TrainConfig) -> dict[str, Any]:
 
 def default_run_name(config: TrainConfig) -> str:
     """Unique per start, as CleanRL's are: a second `train` never collides with the first by default."""
-    return f"{config.task}-s{config.seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    return f"{get_task(config.task).name}-s{config.seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def train(config: TrainConfig) -> Path:

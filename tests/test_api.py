@@ -35,7 +35,7 @@ def bandit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     before = Path.cwd()
     os.chdir(directory)
     try:
-        checkpoint = train(tiny(PRESETS["bandit"][1]))
+        checkpoint = train(tiny(PRESETS["bandit"][1], run_name="bandit"))
     finally:
         os.chdir(before)
     assert checkpoint == Path("runs/bandit/checkpoint.pt")

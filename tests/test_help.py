@@ -12,7 +12,7 @@ import pytest
 from headless_ad.__main__ import main
 from headless_ad.presets import PRESETS
 
-SUBCOMMANDS = [["collect"], ["merge"], ["evaluate"], *(["train", name] for name in PRESETS)]
+SUBCOMMANDS = [["collect"], ["merge"], ["evaluate"], ["import-histories"], *(["train", name] for name in PRESETS)]
 BOX = "│┃|╭╮╰╯─ "
 
 

@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from headless_ad import GymTask, import_histories, register_task
+from headless_ad import PRESETS, GymTask, import_histories, register_task
 from headless_ad.__main__ import main
 from headless_ad.evaluate import run_baselines
 from headless_ad.tasks import TASKS, checked, get_task
@@ -240,3 +241,15 @@ def test_a_plug_in_store_collected_in_parts_merges_and_is_reused(monkeypatch, ca
     assert json.loads((in_tmp / "merged/meta.json").read_text())["task_spec"] == CORRIDOR
     cli(monkeypatch, "collect", *whole, "--out", "merged")
     assert "reusing merged (12 histories of 20 steps)" in capsys.readouterr().out
+
+
+def test_suites_of_another_observation_size_are_refused(monkeypatch, capsys) -> None:
+    """The model is built for the training suite's observation size (contextual bandit: its dim)."""
+    args = ["train", "contextual-bandit", "--eval-suites", "dim=3,instances=4"]
+    assert "--eval-suites 'dim=3,instances=4' has observation size 3, the model's is 2" in cli_error(
+        monkeypatch, capsys, *args
+    )
+    assert "the model's is 4" in cli_error(monkeypatch, capsys, *args, "--collect.train-suite", "dim=4")
+    config = PRESETS["contextual-bandit"][1]
+    matching = replace(config, eval_suites=("dim=3",), collect=replace(config.collect, train_suite="dim=3"))
+    matching.validate()

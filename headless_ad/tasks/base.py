@@ -101,13 +101,12 @@ def missing_members(task: object) -> list[str]:
     return [name for name in task_members() if not hasattr(task, name)]
 
 
-def check_observation_size(task: Task, suite: Suite, expected: int, name: str) -> None:
-    """A model acts only in suites whose observations are the size it was built for."""
+def check_observation_size(task: Task, suite: Suite, expected: int, what: str) -> None:
+    """A model acts only in suites whose observations are the size it was built for; `what`
+    names the suite as the user gave it (e.g. `--suites 'dim=3'`)."""
     size = task.observation_size(suite)
     if size != expected:
-        raise ValueError(
-            f"suite {name!r} has observation size {size}, the model's is {expected} (its training suite's)"
-        )
+        raise ValueError(f"{what} has observation size {size}, the model's is {expected} (its training suite's)")
 
 
 SpecKey = Callable[[str], dict[str, Any]]
