@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from headless_ad.histories import HistoryStoreError, load_store, write_store
-from headless_ad.history_import import check_imported_store
+from headless_ad.history_import import check_imported_store, is_imported_store
 from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, concatenate, run_learner
 from headless_ad.tasks import Suite, Task, get_task
@@ -101,14 +101,14 @@ def collect(config: CollectConfig) -> Path:
         rows, seed = slice(first, stop), int(np.random.SeedSequence([config.seed, first, stop]).generate_state(1)[0])
     path = collect_path(config)
     meta = store_meta(config)
+    if is_imported_store(path):  # histories nobody can collect again: used as they are, never replaced
+        check_imported_store(load_store(path), task, config.horizon)
+        return path
     if path.exists() and not config.overwrite:
         try:
             existing = load_store(path)
         except HistoryStoreError as error:
             raise HistoryStoreError(f"{error}; pass --overwrite to collect it again") from None
-        if existing.meta.get("imported"):
-            check_imported_store(existing, task, config.horizon)
-            return path
         if existing.meta.get("collector_version") != COLLECTOR_VERSION:
             raise FileExistsError(
                 f"{path} was collected by collector version {existing.meta.get('collector_version', 1)}, "

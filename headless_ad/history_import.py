@@ -177,6 +177,14 @@ def checked_observations(
     return observations.astype(np.float32)
 
 
+def is_imported_store(path: Path) -> bool:
+    """Whether `path` holds a store written by `import_histories` (its meta.json says so)."""
+    try:
+        return bool(json.loads((Path(path) / "meta.json").read_text()).get("imported"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def check_imported_store(store: HistoryStore, task: Any, horizon: int) -> None:
     """An imported store trains the task it was imported for, with the horizon it has."""
     if store.meta.get("task") != task.name:

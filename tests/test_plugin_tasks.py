@@ -183,6 +183,9 @@ def test_imported_histories_train_a_model(monkeypatch, capsys, in_tmp: Path) -> 
     cli(monkeypatch, *train, "--collect.horizon", "50")
     assert "using imported histories runs/histories/mine (24 histories of 50 steps)" in capsys.readouterr().out
     assert (in_tmp / "runs/mine/checkpoint.pt").is_file()
+    # Collection never replaces imported histories, even when asked to overwrite.
+    cli(monkeypatch, *train, "--collect.horizon", "50", "--collect.overwrite", "--run-name", "again")
+    assert "using imported histories" in capsys.readouterr().out
     # A second import to the same place refuses to overwrite it.
     err = cli_error(monkeypatch, capsys, "import-histories", "--arrays", "mine.npz", "--out", "runs/histories/mine",
                     "--task", CORRIDOR)  # fmt: skip
