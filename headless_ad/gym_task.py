@@ -8,8 +8,10 @@ and then `python -m headless_ad collect --task my_module:TASK`, and so on. Insta
 is `make_env(s_i)` with s_i drawn from the suite's seed (prefix-stable: instance i depends only
 on the seed and i). The instances run side by side in Gymnasium's own `SyncVectorEnv` (SAME_STEP
 autoreset, one Python call per instance and step: slower than a native numpy vector env, which
-a hand-written `Task` can provide). `available_actions(env)` says which actions of its
-`Discrete(n)` each instance offers (default: all n): the action mask of the shared pipeline.
+a hand-written `Task` can provide, or `make_vector_env(seeds)` here: your own vector env of the
+instances `make_env(seeds[i])`, exposing their `action_mask`). `available_actions(env)` says which
+actions of its `Discrete(n)` each instance offers (default: all n): the action mask of the shared
+pipeline.
 
 Observations: `Discrete(n)` ones are integers (the model embeds n of them), `Box` ones are
 flattened to vectors. Source algorithms of `learners.py`: q_learning (Discrete observations),
@@ -114,7 +116,10 @@ class GymTask(Task):
 
     `learner_options` passes keyword arguments to a source algorithm, by name (e.g.
     {"q_learning": {"num_episodes": 200}}: Q-learning's epsilon decays over 90% of that many
-    episodes; default horizon // 20). `eval_seed` seeds the `eval` suite (held-out instances)."""
+    episodes; default horizon // 20). `eval_seed` seeds the `eval` suite (held-out instances).
+    `make_vector_env(seeds)`, when you have a native vector env: the instances `make_env(seeds[i])`
+    stepped together, with an `action_mask` (num_envs, A) bool attribute and SAME_STEP autoreset
+    (`info["final_obs"]`) if episodes end."""
 
     def __init__(
         self,
@@ -125,8 +130,10 @@ class GymTask(Task):
         learner_options: dict[str, dict[str, Any]] | None = None,
         episodic: bool = True,
         eval_seed: int = 10_000,
+        make_vector_env: Callable[[np.ndarray], gym.vector.VectorEnv] | None = None,
     ) -> None:
         self.name, self.make_instance, self.available_actions = name, make_env, available_actions
+        self.make_vector_env = make_vector_env
         self.learner_options = learner_options or {}
         self.episodic, self.eval_seed = episodic, eval_seed
         probe = make_env(0)
@@ -179,8 +186,15 @@ class GymTask(Task):
     def observation_size(self, suite: GymSuite) -> int:
         return self.size
 
-    def make_env(self, suite: GymSuite, rows: slice | None = None) -> GymVectorEnv:
+    def make_env(self, suite: GymSuite, rows: slice | None = None) -> gym.vector.VectorEnv:
         seeds = suite.instance_seeds()[rows if rows is not None else slice(None)]
+        if self.make_vector_env is not None:
+            env = self.make_vector_env(seeds)
+            mask = getattr(env, "action_mask", None)  # (a user's env: checked, not assumed)
+            if not isinstance(mask, np.ndarray) or mask.dtype != bool or mask.shape[0] != len(seeds):
+                raise ValueError(f"task {self.name!r}: make_vector_env must give an env with an action_mask "
+                                 f"({len(seeds)}, actions) bool array")  # fmt: skip
+            return env
         envs = [self.make_instance(int(seed)) for seed in seeds]
         width = max(int(env.action_space.n) for env in envs)
         mask = np.zeros((len(envs), width), dtype=bool)

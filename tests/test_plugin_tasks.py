@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from envs.bandit import BernoulliBandit, BernoulliBanditVectorEnv
 from headless_ad import PRESETS, GymTask, import_histories, register_task
 from headless_ad.__main__ import main
 from headless_ad.evaluate import run_baselines
@@ -256,3 +257,28 @@ def test_suites_of_another_observation_size_are_refused(monkeypatch, capsys) -> 
     config = PRESETS["contextual-bandit"][1]
     matching = replace(config, eval_suites=("dim=3",), collect=replace(config.collect, train_suite="dim=3"))
     matching.validate()
+
+
+def test_the_adapter_takes_a_native_vector_env() -> None:
+    """Where the user has a numpy vector env of their instances, the adapter steps it instead of
+    Gymnasium's SyncVectorEnv; both give the same instances."""
+
+    def bandit(seed: int) -> BernoulliBandit:
+        return BernoulliBandit(num_arms=5, arms_seed=seed, horizon=60)
+
+    def bandits(seeds: np.ndarray) -> BernoulliBanditVectorEnv:
+        means = np.stack([bandit(int(seed)).means for seed in seeds])
+        return BernoulliBanditVectorEnv(len(seeds), means=means, num_arms=5, horizon=60)
+
+    native = GymTask("bandits", bandit, source="thompson", episodic=False, make_vector_env=bandits)
+    looped = GymTask("bandits", bandit, source="thompson", episodic=False)
+    suite = native.train_suite(6, 60, 0)
+    assert isinstance(native.make_env(suite), BernoulliBanditVectorEnv)
+    rollouts = [run_baselines(task, suite, seed=0)["thompson"] for task in (native, looped)]
+    assert all(rollout.regrets is not None for rollout in rollouts)  # info["regret"] reaches the store
+    np.testing.assert_allclose(
+        native.make_env(suite).means, np.stack([env.unwrapped.means for env in looped.make_env(suite).envs])
+    )
+    with pytest.raises(ValueError, match="make_vector_env must give an env with an action_mask"):
+        GymTask("x", bandit, source="ucb", make_vector_env=lambda seeds: gym.vector.SyncVectorEnv(
+            [lambda: bandit(0)] * len(seeds))).make_env(suite)  # fmt: skip
