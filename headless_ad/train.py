@@ -42,7 +42,7 @@ from headless_ad.tasks.base import check_observation_size
 @dataclass
 class TrainConfig:
     task: str = "bandit"
-    """Environment family."""
+    """Environment family, or a task of your own (package.module:Task; docs/own_environment.md)."""
     run_name: str = ""
     """Outputs go to runs/<run_name>/ (TensorBoard events, checkpoint.pt, config.json); default:
     <task>-s<seed>-<date>-<time>, new for every start (--resume needs the name)."""
