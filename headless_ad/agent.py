@@ -92,6 +92,17 @@ class InContextAgent:
         truncated = np.array(np.broadcast_to(np.asarray(truncated, dtype=bool), shape))
         agent.update(None, self._chosen, rewards, terminations=terminated, truncations=truncated)
         self._chosen = None
+        self._forget_beyond_window(agent)
+
+    @staticmethod
+    def _forget_beyond_window(agent: ModelAgent) -> None:
+        """Drop the steps the sliding window can no longer reach, so an agent acting without end
+        holds bounded memory (the evaluator's rollouts are short enough to keep everything)."""
+        keep = agent.window + 1
+        for history in (agent.observations, agent.prev_observations, agent.prev_actions, agent.prev_rewards,
+                        agent.prev_dones):  # fmt: skip
+            if len(history) > 2 * keep:  # amortised: trim in blocks, not every step
+                del history[:-keep]
 
     def _started(self) -> ModelAgent:
         if self._agent is None:

@@ -59,14 +59,14 @@ def test_example_plays_a_users_own_bandit(bandit_run: Path, monkeypatch: pytest.
 def test_agent_acts_as_the_evaluator_does(bandit_run: Path) -> None:
     """The same model, seed and instances: the agent's actions are the evaluator's, step for step."""
     task = get_task("bandit")
-    suite = task.parse_suite("arms=3-7,instances=6,seed=5", 6, 30, 0)
+    suite = task.parse_suite("arms=3-7,instances=6,seed=5", 6, 130, 0)  # past the 40-step window
     agent = load_agent(bandit_run / "runs/bandit/checkpoint.pt", device="cpu")
     expected = run_model(task, suite, agent.model, "sample", agent.scoring, 3, agent.sample_temperature).actions
     env = task.make_env(suite)
     observations, _ = env.reset(seed=3)
     agent.reset(env.action_mask, seed=3)
     taken = []
-    for _ in range(30):
+    for _ in range(130):
         taken.append(agent.act(observations))
         observations, rewards, terminated, truncated, _ = env.step(taken[-1])
         agent.observe(rewards, terminated, truncated)
