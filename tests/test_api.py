@@ -71,6 +71,7 @@ def test_agent_acts_as_the_evaluator_does(bandit_run: Path) -> None:
         observations, rewards, terminated, truncated, _ = env.step(taken[-1])
         agent.observe(rewards, terminated, truncated)
     np.testing.assert_array_equal(np.stack(taken, axis=1), expected)
+    assert len(agent._agent.prev_actions) <= 2 * (40 + 1)  # memory bounded by the window, not the steps
 
 
 def test_agent_picks_only_the_actions_each_instance_offers(bandit_run: Path) -> None:
