@@ -14,7 +14,7 @@ import pytest
 from headless_ad.evaluate import SuiteResult, run_baselines
 from headless_ad.learners import RandomLearner
 from headless_ad.rollout import run_learner
-from headless_ad.tasks import TASKS, Task, get_task
+from headless_ad.tasks import TASKS, Task, entry_point_tasks, get_task
 from headless_ad.tasks.base import missing_members
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,9 +24,10 @@ if str(ROOT) not in sys.path:
 SPECS = [
     *sorted(TASKS),
     "examples.jump_corridor:TASK",
+    *sorted(entry_point_tasks()),  # installed plug-ins
     *filter(None, os.environ.get("HEADLESS_AD_TASKS", "").split(",")),
 ]
-"""Every registered task, the example, and your own:
+"""Every registered task, the example, installed plug-ins, and your own:
 `HEADLESS_AD_TASKS=my_package.module:Task,... pytest tests/test_task_contract.py`."""
 HORIZON = {"darkroom": 1_000}
 """Steps per history in these small suites: enough for each source algorithm to beat random."""
