@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -22,7 +23,7 @@ from headless_ad.histories import (
     load_store,
     write_store,
 )
-from headless_ad.locks import exclusive_lock
+from headless_ad.locks import LockedError, exclusive_lock
 from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, concatenate, run_learner
 from headless_ad.tasks import Suite, Task, get_task
@@ -105,8 +106,7 @@ def collect(config: CollectConfig) -> Path:
         rows, seed = slice(first, stop), int(np.random.SeedSequence([config.seed, first, stop]).generate_state(1)[0])
     path = collect_path(config)
     meta = store_meta(config)
-    for line in clean_store_leftovers(path):
-        print(line)
+    tidy_store(path)
     if check_store_destination(path) == "store" and not config.overwrite:
         return reuse_store(path, meta)
     check_writable_folder(path.parent, "history stores")
@@ -141,6 +141,15 @@ def collect(config: CollectConfig) -> Path:
         return path
 
 
+def tidy_store(path: Path) -> None:
+    """Undo what killed writers of the store at `path` left behind, unless a live writer holds its
+    lock (on a shared file system its temporaries may belong to a process on another machine), or
+    the folder cannot be written (a read-only store is still reused)."""
+    with contextlib.suppress(LockedError, OSError), exclusive_lock(path, "history store"):
+        for line in clean_store_leftovers(path):
+            print(line)
+
+
 def reuse_store(path: Path, meta: dict[str, Any]) -> Path:
     """The complete store at `path`, if it holds the histories `meta` describes; else one line why not."""
     try:
@@ -172,8 +181,7 @@ def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
     out = Path(out)
     if check_store_destination(out) == "store" and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
-    for line in clean_store_leftovers(out):
-        print(line)
+    tidy_store(out)
     check_writable_folder(out.parent, "history stores")
     with exclusive_lock(out, "history store"):
         return _merge(parts, out, overwrite)

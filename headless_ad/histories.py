@@ -167,7 +167,8 @@ def _exchange(first: Path, second: Path) -> bool:
 def clean_store_leftovers(path: Path) -> list[str]:
     """Undo what killed writers of the store at `path` left: a store set aside by an interrupted
     overwrite goes back in place if nothing replaced it; stale temporaries are removed. Only what
-    dead processes left is touched, so this needs no lock. Returns a line per action."""
+    processes no longer alive left is touched; hold the store's lock all the same (`collect.tidy_store`),
+    since a pid names a process on this machine only. Returns a line per action."""
     path = Path(path)
     done = []
     for aside in stale_temporaries(path.parent, path.name, kinds=("old",)):

@@ -98,7 +98,7 @@ def resume_changes(
 def _show(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(str(item) for item in value) or "(none)"
-    return str(value)
+    return str(value) if value != "" else "''"
 
 
 RESUME_STATE = ("model", "optimizer", "scheduler", "embedding_generator", "sampler_rng", "torch_rng")
