@@ -178,6 +178,8 @@ def test_out_never_replaces_what_is_not_a_history_store(monkeypatch, capsys, run
         err = cli_error(monkeypatch, capsys, "collect", *STORE, "--out", "runs/tiny", *overwrite)
         assert "runs/tiny: not a history store (it holds checkpoint.pt, config.json, events" in err
         assert "pass --overwrite" not in err
+    err = cli_error(monkeypatch, capsys, "merge", "--parts", "a", "b", "--out", "runs/tiny", "--overwrite")
+    assert "runs/tiny: not a history store" in err
     assert snapshot(runs / "tiny") == before
     (in_tmp / "notes.txt").write_text("mine")
     err = cli_error(monkeypatch, capsys, "collect", *STORE, "--out", "notes.txt", "--overwrite")
