@@ -57,10 +57,21 @@ def check_run_name(name: str) -> None:
         raise ValueError(f"--run-name {name!r}: runs/{name}/ holds the history stores; choose another name")
 
 
-def check_run_directory(run_dir: Path) -> None:
-    """Refuse a run directory that is a history store (e.g. one collected with --out runs/<name>)."""
+def check_run_directory(run_dir: Path, resume: bool) -> None:
+    """Refuse a run directory that is a history store (e.g. one collected with --out runs/<name>),
+    and, for a new run, one holding another run's outputs (a start stopped before its first
+    checkpoint): a new run would overwrite its config and mix its events with theirs."""
     if (run_dir / "meta.json").is_file() and not (run_dir / "config.json").exists():
         raise ValueError(f"{run_dir} is a history store, not a run; choose another --run-name")
+    outputs = (
+        sorted(entry.name for entry in run_dir.iterdir() if not entry.name.startswith(".")) if run_dir.is_dir() else []
+    )
+    if outputs and not resume:
+        shown = ", ".join(outputs[:3]) + (", ..." if len(outputs) > 3 else "")
+        raise FileExistsError(
+            f"{run_dir} holds the outputs of an earlier start ({shown}) but no checkpoint to --resume; "
+            "choose another --run-name or remove it"
+        )
 
 
 def flag(key: str) -> str:

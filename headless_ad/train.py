@@ -333,7 +333,7 @@ def train(config: TrainConfig) -> Path:
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
     if not config.resume and checkpoint_path.exists():
         raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it or choose another --run-name")
-    check_run_directory(run_dir)
+    check_run_directory(run_dir, config.resume)
     check_writable_folder(run_dir, "run outputs")
     # One writer per run (torchrun: rank 0 writes for all).
     with exclusive_lock(run_dir, "run") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():

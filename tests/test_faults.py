@@ -197,6 +197,14 @@ def test_out_never_replaces_what_is_not_a_history_store(monkeypatch, capsys, run
     assert "runs/store is a history store, not a run" in err
 
 
+def test_a_new_run_never_writes_over_an_earlier_start(monkeypatch, capsys, runs) -> None:
+    (runs / "tiny/checkpoint.pt").unlink()  # a start stopped before its first checkpoint
+    before = snapshot(runs / "tiny")
+    err = cli_error(monkeypatch, capsys, "train", "bandit", "--run-name", "tiny", *TINY)
+    assert "runs/tiny holds the outputs of an earlier start (config.json, events" in err
+    assert snapshot(runs / "tiny") == before
+
+
 # 3, 11: a kill at each point of --overwrite leaves a loadable store, and the next run tidies up.
 OVERWRITE_KILLED = """
 import os, shutil, signal, sys
