@@ -15,7 +15,9 @@ from headless_ad.collect import CollectConfig, collect, merge
 from headless_ad.evaluate import EvaluateConfig, evaluate_checkpoint
 from headless_ad.histories import HistoryStoreError
 from headless_ad.history_import import ImportConfig, import_arrays
+from headless_ad.locks import LockedError
 from headless_ad.presets import PRESETS
+from headless_ad.runs import TrainingDiverged
 from headless_ad.train import TrainConfig, train
 
 TrainPreset = Union[  # noqa: UP007 (tyro reads each Annotated member as one subcommand)
@@ -84,7 +86,7 @@ def main() -> None:
     try:
         check_preset(sys.argv[1:])
         tyro.extras.subcommand_cli_from_dict(commands, prog="python -m headless_ad")
-    except (ValueError, FileNotFoundError, FileExistsError, HistoryStoreError, CheckpointError) as error:
+    except (ValueError, OSError, HistoryStoreError, CheckpointError, LockedError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 

@@ -42,8 +42,23 @@ def load_checkpoint(path: Path, expected_task: str | None = None, map_location: 
     return checkpoint
 
 
+def non_finite_tensors(state_dict: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in `state_dict` holding NaN or infinity."""
+    return [
+        name
+        for name, value in state_dict.items()
+        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+
+
 def model_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> HeadlessTransformer:
-    """The model to act with: the moving average of the weights when training kept one."""
+    """The model to act with: the moving average of the weights when training kept one. Refuses
+    weights holding NaN or infinity (a run that diverged): they would act, and score, as garbage."""
+    weights = checkpoint.get("ema_model") or checkpoint["model"]
+    bad = non_finite_tensors(weights) if isinstance(weights, dict) else []
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(f"non-finite weights ({shown}): the training that wrote it diverged")
     try:
         model = HeadlessTransformer(ModelConfig(**checkpoint["model_config"])).to(device)
         model.load_state_dict(checkpoint.get("ema_model") or checkpoint["model"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -13,8 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from headless_ad.histories import HistoryStoreError, load_store, write_store
+from headless_ad.files import check_writable_folder
+from headless_ad.histories import (
+    HistoryStore,
+    HistoryStoreError,
+    check_store_destination,
+    clean_store_leftovers,
+    load_store,
+    write_store,
+)
 from headless_ad.history_import import check_imported_store, is_imported_store
+from headless_ad.locks import LockedError, exclusive_lock
 from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, concatenate, run_learner
 from headless_ad.tasks import Suite, Task, get_task
@@ -104,51 +114,100 @@ def collect(config: CollectConfig) -> Path:
     if is_imported_store(path):  # histories nobody can collect again: used as they are, never replaced
         check_imported_store(load_store(path), task, config.horizon)
         return path
-    if path.exists() and not config.overwrite:
-        try:
-            existing = load_store(path)
-        except HistoryStoreError as error:
-            raise HistoryStoreError(f"{error}; pass --overwrite to collect it again") from None
-        if existing.meta.get("collector_version") != COLLECTOR_VERSION:
-            raise FileExistsError(
-                f"{path} was collected by collector version {existing.meta.get('collector_version', 1)}, "
-                f"this is version {COLLECTOR_VERSION} (its histories differ); pass --overwrite to collect it again"
-            )
-        if {key: existing.meta.get(key) for key in meta} != meta:
-            raise FileExistsError(f"{path} holds histories of another config; pass --overwrite or choose --out")
-        print(f"reusing {path} ({existing.num_instances} histories of {existing.horizon} steps)")
+    tidy_store(path)
+    if check_store_destination(path) == "store" and not config.overwrite:
+        return reuse_store(path, meta)
+    check_writable_folder(path.parent, "history stores")
+    with exclusive_lock(path, "history store"):
+        if check_store_destination(path) == "store" and not config.overwrite:
+            return reuse_store(path, meta)  # another writer finished it just before
+        suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.train_suite)
+        threads = config.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+        start = time.perf_counter()
+        rows = rows or slice(0, config.num_instances)
+        with progress_bar((rows.stop - rows.start) * config.horizon, f"collecting {source}", unit="env-step") as bar:
+            rollout, action_mask = run_source(task, suite, source, rows, seed, threads, bar.update)
+        elapsed = time.perf_counter() - start
+        arrays = {
+            "actions": rollout.actions.astype(np.int16),
+            "rewards": rollout.rewards,
+            "action_mask": action_mask,
+            "dones": rollout.dones,
+        }
+        if task.observation_kind == "discrete":
+            arrays["observations"] = rollout.observations.astype(np.int16)
+        elif task.observation_kind == "continuous":
+            arrays["observations"] = rollout.observations.astype(np.float32)
+        if rollout.regrets is not None:
+            arrays["regrets"] = rollout.regrets
+        write_store(path, meta, arrays, overwrite=config.overwrite)
+        num_histories = len(action_mask)
+        steps = num_histories * config.horizon
+        summary = f", source {task.metric_name} {task.metric(rollout):.3f}"
+        speed = f"{steps / elapsed:,.0f} env-steps/s"
+        print(f"collected {num_histories} {source} histories in {elapsed:.1f}s ({speed}){summary} -> {path}")
         return path
 
-    suite = task.train_suite(config.num_instances, config.horizon, config.seed, config.train_suite)
-    threads = config.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    start = time.perf_counter()
-    rows = rows or slice(0, config.num_instances)
-    with progress_bar((rows.stop - rows.start) * config.horizon, f"collecting {source}", unit="env-step") as bar:
-        rollout, action_mask = run_source(task, suite, source, rows, seed, threads, bar.update)
-    elapsed = time.perf_counter() - start
-    arrays = {
-        "actions": rollout.actions.astype(np.int16),
-        "rewards": rollout.rewards,
-        "action_mask": action_mask,
-        "dones": rollout.dones,
-    }
-    if task.observation_kind == "discrete":
-        arrays["observations"] = rollout.observations.astype(np.int16)
-    elif task.observation_kind == "continuous":
-        arrays["observations"] = rollout.observations.astype(np.float32)
-    if rollout.regrets is not None:
-        arrays["regrets"] = rollout.regrets
-    write_store(path, meta, arrays, overwrite=config.overwrite)
-    num_histories = len(action_mask)
-    steps = num_histories * config.horizon
-    summary = f", source {task.metric_name} {task.metric(rollout):.3f}"
-    speed = f"{steps / elapsed:,.0f} env-steps/s"
-    print(f"collected {num_histories} {source} histories in {elapsed:.1f}s ({speed}){summary} -> {path}")
+
+def tidy_store(path: Path) -> None:
+    """Undo what killed writers of the store at `path` left behind, unless a live writer holds its
+    lock (on a shared file system its temporaries may belong to a process on another machine), or
+    the folder cannot be written (a read-only store is still reused)."""
+    with contextlib.suppress(LockedError, OSError), exclusive_lock(path, "history store"):
+        for line in clean_store_leftovers(path):
+            print(line)
+
+
+def reuse_store(path: Path, meta: dict[str, Any]) -> Path:
+    """The complete store at `path`, if it holds the histories `meta` describes; else one line why not."""
+    try:
+        existing = load_store(path)
+    except HistoryStoreError as error:
+        raise HistoryStoreError(f"{error}; pass --overwrite to collect it again") from None
+    if existing.meta.get("collector_version") != COLLECTOR_VERSION:
+        raise FileExistsError(
+            f"{path} was collected by collector version {existing.meta.get('collector_version', 1)}, "
+            f"this is version {COLLECTOR_VERSION} (its histories differ); pass --overwrite to collect it again"
+        )
+    check_store_matches(existing, meta)
+    print(f"reusing {path} ({existing.num_instances} histories of {existing.horizon} steps)")
     return path
+
+
+def open_store(config: CollectConfig) -> HistoryStore:
+    """The store `config` asks for, checked to hold those histories (imported histories: checked
+    to fit the task and horizon, as nobody can collect them again)."""
+    path = collect_path(config)
+    store = load_store(path)
+    if is_imported_store(path):
+        check_imported_store(store, get_task(config.task), config.horizon)
+    else:
+        check_store_matches(store, store_meta(config))
+    return store
+
+
+def check_store_matches(store: HistoryStore, meta: dict[str, Any]) -> None:
+    """Refuse a store whose meta.json differs from `meta` (`store_meta` of the config asking for it)."""
+    differing = [key for key in meta if store.meta.get(key) != meta[key]]
+    if differing:
+        raise FileExistsError(
+            f"{store.path} holds histories of another config ({', '.join(differing)} differ); "
+            "pass --overwrite or choose --out"
+        )
 
 
 def merge(parts: list[Path], out: Path, overwrite: bool = False) -> Path:
     """Join stores collected with `instances` ranges that tile [0, N) into the store of all N."""
+    out = Path(out)
+    if check_store_destination(out) == "store" and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    tidy_store(out)
+    check_writable_folder(out.parent, "history stores")
+    with exclusive_lock(out, "history store"):
+        return _merge(parts, out, overwrite)
+
+
+def _merge(parts: list[Path], out: Path, overwrite: bool) -> Path:
     stores = sorted((load_store(part) for part in parts), key=lambda store: store.meta.get("instances", [0])[0])
     if not stores:
         raise ValueError("merge needs at least one part")

@@ -3,6 +3,7 @@ random, on the same instances and seeds; normalized regret compares them."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from headless_ad.action_embeddings import (
     select_actions,
     with_no_action_row,
 )
+from headless_ad.files import atomic_output, atomic_write_text, check_writable_folder
 from headless_ad.model import HeadlessTransformer, KVCache
 from headless_ad.progress import progress_bar
 from headless_ad.rollout import Rollout, run_learner
@@ -45,11 +47,11 @@ class TemperatureSchedule:
     episodes: int = 0
 
     def __post_init__(self) -> None:
-        if self.start <= 0:
+        if not (math.isfinite(self.start) and self.start > 0):
             raise ValueError(f"--sample-temperature must be > 0, got {self.start}")
         if self.episodes < 0:
             raise ValueError(f"--anneal-episodes must be >= 0, got {self.episodes}")
-        if self.episodes and (self.end is None or self.end <= 0):
+        if self.episodes and (self.end is None or not (math.isfinite(self.end) and self.end > 0)):
             raise ValueError(f"--anneal-episodes needs a --final-sample-temperature > 0, got {self.end}")
 
     def at(self, episodes_done: torch.Tensor) -> torch.Tensor | float:
@@ -286,7 +288,8 @@ def save_curves(results: list[SuiteResult], path: Path) -> None:
         f"{r.suite}/{name}": np.stack(r.task.curve(rollout)) for r in results for name, rollout in r.rollouts.items()
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def evaluate_in_context(
@@ -354,7 +357,16 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         raise ValueError(f"--final-sample-temperature must be > 0, got {config.final_sample_temperature}")
     if config.anneal_episodes is not None and config.anneal_episodes < 0:
         raise ValueError(f"--anneal-episodes must be >= 0, got {config.anneal_episodes}")
+    for flag, value in (
+        ("--sample-temperature", config.sample_temperature),
+        ("--final-sample-temperature", config.final_sample_temperature),
+    ):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{flag} must be finite, got {value}")
+    if config.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {config.threads}")
     checkpoint = load_checkpoint(config.checkpoint)
+    check_writable_folder(Path(config.checkpoint).parent, "evaluation results")
     task = get_task(checkpoint["task"])
     train_config = checkpoint["config"]
 
@@ -412,6 +424,6 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     )
     print(header + table)
     out_dir = Path(config.checkpoint).parent
-    (out_dir / "evaluation.md").write_text(header + "\n" + table + "\n")
+    atomic_write_text(out_dir / "evaluation.md", header + "\n" + table + "\n")
     save_curves(results, out_dir / "evaluation_curves.npz")
     return results

@@ -13,15 +13,19 @@ A store is a directory:
     dones.npy           bool    (N, T)   step t ended an episode (terminated or truncated)
 
 The directory is assembled under a temporary name and renamed into place only when complete,
-so an interrupted collection never leaves a store that loads. Arrays are memory-mapped on load.
+so an interrupted collection never leaves a store that loads; an overwrite exchanges the new
+store with the old one atomically. A folder holding anything else is never replaced. Arrays are
+memory-mapped on load, after their dtypes, shapes and values are checked.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import json
 import os
 import shutil
-import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -29,8 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from headless_ad.files import remove_stale_temporaries, stale_temporaries, temporary_path
+
 FORMAT_VERSION = 1
 _REQUIRED = ("actions", "rewards", "action_mask")
+_ARRAYS = ("actions", "rewards", "observations", "action_mask", "regrets", "dones")
+STORE_FILES = frozenset({"meta.json", *(f"{name}.npy" for name in _ARRAYS)})
+"""The only files a store folder holds; a folder with anything else is not a store."""
 
 
 class HistoryStoreError(ValueError):
@@ -62,28 +71,116 @@ class HistoryStore:
 
 
 def write_store(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], overwrite: bool = False) -> None:
-    """Write a complete store atomically (temporary directory, then rename)."""
+    """Write a complete store atomically: assembled (and flushed to disk) under a temporary name,
+    then renamed into place. With `overwrite` an existing store is swapped for the new one in one
+    atomic step, so a kill at any moment leaves the old store or the new one, never neither.
+    Whatever is at `path` and is not a history store is never replaced."""
     path = Path(path)
     missing = [name for name in _REQUIRED if name not in arrays]
     if missing:
         raise ValueError(f"a history store needs arrays {missing}")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists (pass overwrite to replace it)")
+    if check_store_destination(path) == "store" and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_path(path)  # `.<name>.tmp-<pid>`: recognisably stale once this process is gone
+    if tmp.exists():
+        shutil.rmtree(tmp)
     tmp.mkdir()
     try:
         for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", array)
+            with open(tmp / f"{name}.npy", "wb") as handle:
+                np.save(handle, array)
+                _flush(handle)
         meta = {**meta, "format_version": FORMAT_VERSION, "arrays": sorted(arrays)}
         # meta.json is written last: a directory without it was never finished.
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        with open(tmp / "meta.json", "w") as handle:
+            handle.write(json.dumps(meta, indent=2, sort_keys=True))
+            _flush(handle)
+        _install(tmp, path, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _flush(handle: Any) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def check_store_destination(path: Path) -> str:
+    """What is at `path`, for a store writer: "absent", "empty" (an empty folder) or "store" (a
+    folder of store files only, complete or not). Anything else (a file, a run directory, a folder
+    of other things) raises: a store writer never replaces it, not even with --overwrite."""
+    path = Path(path)
+    if not path.exists():
+        return "absent"
+    if not path.is_dir():
+        raise HistoryStoreError(f"{path}: a file, not a history store; it is left as it is (choose another --out)")
+    entries = sorted(entry.name for entry in path.iterdir())
+    foreign = [name for name in entries if name not in STORE_FILES]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise HistoryStoreError(
+            f"{path}: not a history store (it holds {shown}); it is left as it is (choose another --out)"
+        )
+    return "store" if entries else "empty"
+
+
+def _install(new: Path, path: Path, overwrite: bool) -> None:
+    """Move the complete store `new` to `path`; replace a store there only if `overwrite`."""
+    state = check_store_destination(path)  # again: something may have appeared since the start
+    if state in ("absent", "empty"):
+        os.rename(new, path)  # (an empty folder is replaced; a non-empty one makes this fail)
+        return
+    if not overwrite:
+        raise FileExistsError(f"{path} appeared while this store was written; it is left as it is")
+    if _exchange(new, path):  # one atomic step: `new` now holds the old store
+        old = new
+    else:  # no atomic exchange here: the old store steps aside; `recover_interrupted_swap` undoes a kill
+        old = aside_path(path)
+        os.rename(path, old)
+        os.rename(new, path)
+    shutil.rmtree(old)
+
+
+def aside_path(path: Path) -> Path:
+    """Where an overwritten store waits while its replacement moves in (without atomic exchange)."""
+    return path.with_name(f".{path.name}.old-{os.getpid()}")
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
+def clean_store_leftovers(path: Path) -> list[str]:
+    """Undo what killed writers of the store at `path` left: a store set aside by an interrupted
+    overwrite goes back in place if nothing replaced it; stale temporaries are removed. Only what
+    processes no longer alive left is touched; hold the store's lock all the same (`collect.tidy_store`),
+    since a pid names a process on this machine only. Returns a line per action."""
+    path = Path(path)
+    done = []
+    for aside in stale_temporaries(path.parent, path.name, kinds=("old",)):
+        if not path.exists():
+            with contextlib.suppress(FileNotFoundError):  # another process restored it first
+                os.rename(aside, path)
+                done.append(f"restored {path} from {aside.name}, set aside by an interrupted overwrite")
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
+            done.append(f"removed {aside}, left by an interrupted overwrite")
+    done += [f"removed {entry}, left by a killed writer" for entry in remove_stale_temporaries(path.parent, path.name)]
+    return done
 
 
 def load_store(path: Path) -> HistoryStore:
@@ -119,6 +216,13 @@ def load_store(path: Path) -> HistoryStore:
     for name in _REQUIRED:
         if name not in arrays:
             raise HistoryStoreError(f"{path}: array {name!r} is not listed in meta.json")
+    for name, array in arrays.items():
+        kinds, dims = _LAYOUT[name]
+        if array.dtype.kind not in kinds or array.ndim not in dims:
+            raise HistoryStoreError(
+                f"{path / (name + '.npy')}: a {array.ndim}-d {array.dtype} array; a store holds "
+                f"{' or '.join(f'{d}-d' for d in dims)} arrays of {_KIND_NAMES[kinds]} there"
+            )
     num, horizon = arrays["actions"].shape
     for name in ("rewards", "observations", "regrets", "dones"):
         if name in arrays and arrays[name].shape[:2] != (num, horizon):
@@ -128,7 +232,48 @@ def load_store(path: Path) -> HistoryStore:
     mask = arrays["action_mask"]
     if mask.shape[0] != num:
         raise HistoryStoreError(f"{path / 'action_mask.npy'}: {mask.shape[0]} rows for {num} histories")
+    _check_values(path, arrays)
     return HistoryStore(path=path, meta=meta, **arrays)
+
+
+_LAYOUT = {
+    "actions": ("iu", (2,)),
+    "rewards": ("f", (2,)),
+    "observations": ("iuf", (2, 3)),
+    "action_mask": ("b", (2,)),
+    "regrets": ("f", (2,)),
+    "dones": ("b", (2,)),
+}
+_KIND_NAMES = {"iu": "integers", "f": "floats", "iuf": "integers or floats", "b": "booleans"}
+_CHECK_ROWS = 4_096
+
+
+def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Every action taken is one its instance offers, rewards and regrets are finite, discrete
+    observations are non-negative: a garbage store fails here, naming its file, rather than deep
+    inside training. Reads the arrays in blocks of rows, so memory stays small."""
+    actions, mask = arrays["actions"], arrays["action_mask"]
+    for start in range(0, actions.shape[0], _CHECK_ROWS):
+        rows = slice(start, start + _CHECK_ROWS)
+        taken = np.asarray(actions[rows]).astype(np.int64)
+        offered = np.asarray(mask[rows])
+        inside = (taken >= 0) & (taken < offered.shape[1])
+        allowed = inside & np.take_along_axis(offered, np.clip(taken, 0, offered.shape[1] - 1), axis=1)
+        if not allowed.all():
+            row, step = np.argwhere(~allowed)[0]
+            raise HistoryStoreError(
+                f"{path / 'actions.npy'}: history {start + row} takes action {taken[row, step]} at step {step}, "
+                f"which its action_mask does not offer"
+            )
+        for name in ("rewards", "regrets", "observations"):
+            if name not in arrays:
+                continue
+            values = np.asarray(arrays[name][rows])
+            bad = ~np.isfinite(values) if values.dtype.kind == "f" else values < 0
+            if bad.any():
+                what = "non-finite" if values.dtype.kind == "f" else "negative"
+                row = start + np.argwhere(bad)[0][0]
+                raise HistoryStoreError(f"{path / (name + '.npy')}: {what} values in history {row}")
 
 
 @dataclass

@@ -3,6 +3,7 @@ the available actions, periodic in-context evaluation, TensorBoard and atomic ch
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import gc
@@ -19,8 +20,14 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
-from headless_ad.checkpoints import CHECKPOINT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint
-from headless_ad.collect import CollectConfig, collect, collect_path
+from headless_ad.checkpoints import (
+    CHECKPOINT_VERSION,
+    CheckpointError,
+    atomic_torch_save,
+    load_checkpoint,
+    non_finite_tensors,
+)
+from headless_ad.collect import CollectConfig, collect, open_store
 from headless_ad.evaluate import (
     TemperatureSchedule,
     check_schedule_fits,
@@ -30,11 +37,21 @@ from headless_ad.evaluate import (
     metric_tag,
     run_baselines,
 )
+from headless_ad.files import atomic_write_json, check_writable_folder, remove_stale_temporaries
 from headless_ad.hardware import resolve_device, resolve_precision
-from headless_ad.histories import WindowSampler, load_store
+from headless_ad.histories import WindowSampler
+from headless_ad.locks import exclusive_lock
 from headless_ad.losses import LossKind, headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
 from headless_ad.progress import progress_bar
+from headless_ad.runs import (
+    RUNS,
+    TrainingDiverged,
+    check_run_directory,
+    check_run_name,
+    missing_resume_state,
+    resume_changes,
+)
 from headless_ad.tasks import get_task
 from headless_ad.tasks.base import check_observation_size
 
@@ -168,10 +185,18 @@ class TrainConfig:
                 "heads of even width",
             ),
             (self.loss in ("infonce", "mse"), f"--loss must be infonce or mse, got {self.loss!r}"),
+            (math.isfinite(self.learning_rate), f"--learning-rate must be finite, got {self.learning_rate}"),
+            (
+                math.isfinite(self.grad_clip) and self.grad_clip > 0,
+                f"--grad-clip must be finite and > 0 (the largest gradient norm kept), got {self.grad_clip}",
+            ),
+            (self.threads >= 0, f"--threads must be >= 0, got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.run_name:  # (empty: a new name per start)
+            check_run_name(self.run_name)
         resolve_device(self.device)
         check_schedule_fits(self.temperature_schedule, task)
         # Builds (and so checks) the training suite, e.g. --collect.train-suite, before any collection.
@@ -255,6 +280,45 @@ def default_run_name(config: TrainConfig) -> str:
     return f"{get_task(config.task).name}-s{config.seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
 
+def load_checkpoint_to_resume(config: TrainConfig, checkpoint_path: Path) -> dict[str, Any]:
+    """The checkpoint `--resume` continues, after checking that it holds the whole training state
+    and that the options asked for either may change on resume (they are applied, and recorded in
+    config.json) or equal the checkpoint's; anything else is refused in one line."""
+    checkpoint = load_checkpoint(checkpoint_path, expected_task=config.task)
+    missing = missing_resume_state(checkpoint)
+    if missing:
+        raise CheckpointError(f"{checkpoint_path}: holds no {', '.join(missing)} state, so training cannot resume")
+    if config.total_steps < checkpoint["step"]:
+        raise ValueError(
+            f"--total-steps {config.total_steps} is below the step of {checkpoint_path} ({checkpoint['step']})"
+        )
+    applied, refused = resume_changes(checkpoint["config"], to_jsonable(config), to_jsonable(TrainConfig()))
+    if refused:
+        raise ValueError(
+            f"--resume: {checkpoint_path} was trained with other values of options that shape the optimisation "
+            f"or the data ({'; '.join(refused)}); resume without changing them, or start a new --run-name"
+        )
+    if applied and checkpoint["step"] < config.total_steps:
+        print(f"resuming with changed {'; '.join(applied)} (recorded in config.json)")
+    return checkpoint
+
+
+def non_finite_values(loss: torch.Tensor, grad_norm: torch.Tensor) -> str:
+    return "; ".join(
+        f"{name} is {value.item()}"
+        for name, value in (("the loss", loss.detach()), ("the gradient norm", grad_norm))
+        if not bool(torch.isfinite(value).item())
+    )
+
+
+def divergence_message(step: int, what: str, config: TrainConfig, checkpoint_path: Path, saved_step: int) -> str:
+    kept = f"{checkpoint_path} keeps step {saved_step}" if saved_step else "no checkpoint was written"
+    return (
+        f"training diverged at step {step}: {what}; stopped, {kept}. "
+        f"Lower --learning-rate (now {config.learning_rate:g}) or --grad-clip (now {config.grad_clip:g})"
+    )
+
+
 def train(config: TrainConfig) -> Path:
     """Train (or resume) a run; returns the checkpoint path.
 
@@ -269,13 +333,32 @@ def train(config: TrainConfig) -> Path:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ValueError("under torchrun pass --run-name (every rank must agree on the run)")
         config = dataclasses.replace(config, run_name=default_run_name(config))
-    task = get_task(config.task)
-    run_dir = Path("runs") / config.run_name
+    run_dir = RUNS / config.run_name
     checkpoint_path = run_dir / "checkpoint.pt"
     if config.resume and not checkpoint_path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
     if not config.resume and checkpoint_path.exists():
         raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it or choose another --run-name")
+    check_run_directory(run_dir, config.resume)
+    check_writable_folder(run_dir, "run outputs")
+    # One writer per run (torchrun: rank 0 writes for all).
+    with exclusive_lock(run_dir, "run") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
+        return train_locked(config, run_dir, checkpoint_path)
+
+
+def train_locked(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> Path:
+    """`train`, holding the run's lock."""
+    task = get_task(config.task)
+    checkpoint = None
+    if config.resume:
+        checkpoint = load_checkpoint_to_resume(config, checkpoint_path)
+        if checkpoint["step"] >= config.total_steps:
+            print(
+                f"{checkpoint_path} is already at step {checkpoint['step']} of {config.total_steps}: nothing to train"
+            )
+            return checkpoint_path
+    for stale in remove_stale_temporaries(run_dir):
+        print(f"removed {stale}, left by a killed writer")
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     world = init_distributed(resolve_device(config.device))
@@ -290,7 +373,7 @@ def train(config: TrainConfig) -> Path:
     if world.is_main:
         collect(config.collect)
     world.barrier()
-    store = load_store(collect_path(config.collect))
+    store = open_store(config.collect)
     sampler = WindowSampler(
         store, config.seq_len, config.batch_size, seed=config.seed, device=device,
         shard=(world.rank, world.world_size), start_share=config.start_window_share,
@@ -330,32 +413,37 @@ def train(config: TrainConfig) -> Path:
         if config.ema_decay > 0
         else None
     )
-    step = 0
-    if config.resume:
-        checkpoint = load_checkpoint(checkpoint_path, expected_task=config.task, map_location=device)
+    step = saved_step = 0
+    if checkpoint is not None:
         if checkpoint["model_config"] != dataclasses.asdict(model_config):
             raise CheckpointError(f"{checkpoint_path}: its model config differs from this run's (see config.json)")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        embedding_generator.set_state(checkpoint["embedding_generator"].to(embedding_generator.get_state().device))
-        sampler.rng.bit_generator.state = checkpoint["sampler_rng"]
-        # RNG states are CPU byte tensors, whatever map_location moved the checkpoint to.
-        torch.set_rng_state(checkpoint["torch_rng"].cpu())
-        if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(checkpoint["cuda_rng"].cpu(), device)
-        if ema is not None:
-            if checkpoint.get("ema_model") is None:
-                raise CheckpointError(f"{checkpoint_path}: was trained without --ema-decay, cannot resume with it")
-            ema.module.load_state_dict(checkpoint["ema_model"])
-            ema.n_averaged.fill_(checkpoint["ema_steps"])
-        step = checkpoint["step"]
+        if ema is not None and checkpoint.get("ema_model") is None:
+            raise CheckpointError(f"{checkpoint_path}: was trained without --ema-decay, cannot resume with it")
+        try:
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+            embedding_generator.set_state(checkpoint["embedding_generator"].to(embedding_generator.get_state().device))
+            sampler.rng.bit_generator.state = checkpoint["sampler_rng"]
+            # RNG states are CPU byte tensors, whatever map_location moved the checkpoint to.
+            torch.set_rng_state(checkpoint["torch_rng"].cpu())
+            if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(checkpoint["cuda_rng"].cpu(), device)
+            if ema is not None:
+                ema.module.load_state_dict(checkpoint["ema_model"])
+                ema.n_averaged.fill_(checkpoint["ema_steps"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            raise CheckpointError(
+                f"{checkpoint_path}: cannot resume from its training state ({type(error).__name__}: {error})"
+            ) from None
+        step = saved_step = checkpoint["step"]
+        del checkpoint
         if world.is_main:
             print(f"resuming {checkpoint_path} at step {step}")
 
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=2))
+        atomic_write_json(run_dir / "config.json", to_jsonable(config))
         writer = SummaryWriter(run_dir)
         writer.add_text("config", config_markdown(config), global_step=step)
         parameters = f"{model.num_parameters():,} parameters on {device} ({dtype})"
@@ -370,6 +458,14 @@ def train(config: TrainConfig) -> Path:
         baselines = {name: run_baselines(task, suite, seed=config.seed + 1) for name, suite in suites.items()}
 
     def save() -> None:
+        nonlocal saved_step
+        weights = {"model": model.state_dict(), "ema_model": ema.module.state_dict() if ema is not None else {}}
+        bad = [f"{key}.{name}" for key, state in weights.items() for name in non_finite_tensors(state)]
+        if bad:  # a checkpoint that cannot act is never written over a good one
+            bar.close()
+            writer.close()
+            what = f"non-finite weights ({bad[0]})"
+            raise TrainingDiverged(divergence_message(step, what, config, checkpoint_path, saved_step))
         atomic_torch_save(
             {
                 "version": CHECKPOINT_VERSION,
@@ -390,6 +486,7 @@ def train(config: TrainConfig) -> Path:
             },
             checkpoint_path,
         )
+        saved_step = step
 
     def evaluate_and_log() -> None:
         if not suites:
@@ -449,6 +546,13 @@ def train(config: TrainConfig) -> Path:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        if not bool((torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).item()):
+            # Stop before the optimizer spreads NaN into the weights; the last checkpoint stays.
+            if world.is_main:
+                bar.close()
+                writer.close()
+            what = non_finite_values(loss, grad_norm)
+            raise TrainingDiverged(divergence_message(step + 1, what, config, checkpoint_path, saved_step))
         optimizer.step()
         scheduler.step()
         if ema is not None:

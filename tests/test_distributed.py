@@ -4,6 +4,7 @@ same global batches."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,16 @@ def run(args: list[str], cwd: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def free_port() -> int:
+    """A port nobody listens on now, so that parallel test runs do not collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
     run(["-m", "headless_ad", "train", "bandit", "--run-name", "single", *TINY], tmp_path)
-    torchrun = ["-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533"]
+    torchrun = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
     run([*torchrun, "-m", "headless_ad", "train", "bandit", "--run-name", "ddp", *TINY], tmp_path)
     single = torch.load(tmp_path / "runs/single/checkpoint.pt", weights_only=False)
     ddp = torch.load(tmp_path / "runs/ddp/checkpoint.pt", weights_only=False)

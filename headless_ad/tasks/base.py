@@ -134,9 +134,30 @@ def apply_spec(spec: str, base: Any, keys: dict[str, SpecKey], what: str = "suit
             raise ValueError(f"unknown key {key!r} in {what} {spec!r}; keys: {', '.join(keys)}")
         try:
             fields.update(keys[key](value))
+        except SpecRangeError as error:
+            raise ValueError(f"{what} {spec!r}: {item} {error}") from None
         except ValueError:
             raise ValueError(f"bad value {value!r} for {key!r} in {what} {spec!r}") from None
-    return replace(base, **fields)
+    try:
+        return replace(base, **fields)
+    except ValueError as error:  # the suite's own checks (e.g. an empty arm range)
+        raise ValueError(f"{what} {spec!r}: {error}") from None
+
+
+class SpecRangeError(ValueError):
+    """A spec value of the right type outside its range."""
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """Converts a spec value to an int no smaller than `minimum`."""
+
+    def convert(value: str) -> int:
+        number = int(value)
+        if number < minimum:
+            raise SpecRangeError(f"must be >= {minimum}")
+        return number
+
+    return convert
 
 
 def check_arms_suite(num_instances: int, min_arms: int, max_arms: int, horizon: int) -> None:
@@ -170,9 +191,9 @@ def parse_arms_suite(
         )
     keys = {
         "arms": arms_range,
-        "instances": suite_field("num_instances", int),
-        "seed": suite_field("seed", int),
-        "horizon": suite_field("horizon", int),
+        "instances": suite_field("num_instances", at_least(1)),
+        "seed": suite_field("seed", at_least(0)),
+        "horizon": suite_field("horizon", at_least(1)),
         **extra_keys,
     }
     return apply_spec(spec, base, keys)
