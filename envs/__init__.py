@@ -14,6 +14,7 @@ __path__ = extend_path(__path__, __name__)
 from envs.bandit import BernoulliBandit, BernoulliBanditVectorEnv
 from envs.contextual_bandit import ContextualBandit, ContextualBanditVectorEnv
 from envs.darkroom import Darkroom, DarkroomVectorEnv
+from envs.minigrid import MiniGridMacro, MiniGridMacroVectorEnv
 
 register(
     id="BernoulliBandit-v0",
@@ -30,6 +31,11 @@ register(
     entry_point="envs.darkroom:Darkroom",
     vector_entry_point="envs.darkroom:DarkroomVectorEnv",
 )
+register(
+    id="MiniGridMacro-v0",
+    entry_point="envs.minigrid:MiniGridMacro",
+    vector_entry_point="envs.minigrid:MiniGridMacroVectorEnv",
+)
 
 __all__ = [
     "BernoulliBandit",
@@ -38,4 +44,6 @@ __all__ = [
     "ContextualBanditVectorEnv",
     "Darkroom",
     "DarkroomVectorEnv",
+    "MiniGridMacro",
+    "MiniGridMacroVectorEnv",
 ]
