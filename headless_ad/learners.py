@@ -133,10 +133,11 @@ class UCB:
 class QLearning:
     """Tabular epsilon-greedy Q-learning, one Q table per instance, shape (num_envs, num_states, max_actions).
 
-    Defaults are the Headless-AD Darkroom settings: Q starts U(0, 1), learning rate 0.9933,
-    discount 0.6238, and epsilon falls linearly from 1 to 0 over the first `decay_fraction` of
-    `num_episodes` episodes, counted per instance from the terminations and truncations it is
-    given (so an instance whose episodes end early also explores less sooner).
+    Defaults are the Headless-AD Darkroom settings: Q starts U(0, 1) (U(0, initial_q_scale) in
+    general), learning rate 0.9933, discount 0.6238, and epsilon falls linearly from 1 to 0 over
+    the first `decay_fraction` of `num_episodes` episodes, counted per instance from the
+    terminations and truncations it is given (so an instance whose episodes end early also
+    explores less sooner).
 
     Unlike the bandit learners it needs the whole transition, so the collector must call
     `update(observations, actions, rewards, next_observations=..., terminations=...,
@@ -154,6 +155,7 @@ class QLearning:
         discount: float = 0.6238,
         num_episodes: int = 200,
         decay_fraction: float = 0.9,
+        initial_q_scale: float = 1.0,
     ) -> None:
         if num_states < 1:
             raise ValueError(f"num_states must be >= 1, got {num_states}")
@@ -161,13 +163,15 @@ class QLearning:
             raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
         if not 0.0 < decay_fraction <= 1.0:
             raise ValueError(f"decay_fraction must be in (0, 1], got {decay_fraction}")
+        if initial_q_scale <= 0:
+            raise ValueError(f"initial_q_scale must be > 0, got {initial_q_scale}")
         self.action_mask = action_mask
         self.rng = rng
         self.learning_rate = learning_rate
         self.discount = discount
         self.decay_episodes = decay_fraction * num_episodes
         num_envs, max_actions = action_mask.shape
-        self.q = rng.uniform(0.0, 1.0, (num_envs, num_states, max_actions))
+        self.q = rng.uniform(0.0, initial_q_scale, (num_envs, num_states, max_actions))
         # Flat views: gathering rows of (num_envs * num_states, max_actions) by one index array is
         # about twice as fast as numpy's advanced indexing with (rows, states[, actions]) arrays.
         self.q_rows = self.q.reshape(num_envs * num_states, max_actions)

@@ -97,6 +97,31 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             anneal_episodes=200,
         ),
     ),
+    "minigrid": (
+        "MiniGrid DoorKey-5x5 with 3-primitive macro-actions, CPU preset: 2,000 Q-learning histories of 4,000 steps.",
+        for_task(
+            CPU,
+            "minigrid",
+            "minigrid",
+            # Darkroom's data recipe: instances offer 25-50 of the train actions.
+            CollectConfig(num_instances=2_000, task="minigrid", horizon=4_000, train_suite="min_actions=25"),
+            # The model and sampling settings are Darkroom's (chosen there on validation rooms),
+            # not tuned on minigrid.
+            model=replace(CPU.model, prompt_key_bias=True),
+            scoring=ActionScoring(),
+            seq_len=200,
+            start_window_share=0.2,
+            episode_stride=16,
+            total_steps=6_000,
+            eval_every=0,
+            eval_horizon=4_000,
+            eval_instances=50,
+            eval_suites=("test_layouts/test", "train_layouts/train"),
+            sample_temperature=0.8,
+            final_sample_temperature=0.3,
+            anneal_episodes=200,
+        ),
+    ),
     "darkroom-paper": (
         "Darkroom at the reference's scale (10,000 histories, d_model 512, 4 layers, batch 64, 30k steps): for a GPU.",
         for_task(

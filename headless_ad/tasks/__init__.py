@@ -17,6 +17,7 @@ from headless_ad.tasks.bandit import BanditTask
 from headless_ad.tasks.base import OPTIONAL_HOOKS, Suite, Task, missing_members
 from headless_ad.tasks.contextual_bandit import ContextualBanditTask
 from headless_ad.tasks.darkroom import DarkroomTask
+from headless_ad.tasks.minigrid import WORLDS, MiniGridTask
 
 ENTRY_POINT_GROUP = "headless_ad.tasks"
 
@@ -24,6 +25,7 @@ TASKS: dict[str, Task] = {
     "bandit": BanditTask(),
     "contextual_bandit": ContextualBanditTask(),
     "darkroom": DarkroomTask(),
+    **{name: MiniGridTask(name, env_id) for name, env_id in WORLDS.items()},
 }
 _PLUGINS: dict[str, Task] = {}
 """Tasks resolved from specs and entry points, so each is imported and built once."""
