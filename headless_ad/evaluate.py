@@ -22,6 +22,7 @@ from headless_ad.action_embeddings import (
     select_actions,
     with_no_action_row,
 )
+from headless_ad.episode_gifs import can_render, write_suite_gifs
 from headless_ad.files import atomic_output, atomic_write_text, check_writable_folder
 from headless_ad.model import HeadlessTransformer, KVCache
 from headless_ad.progress import progress_bar
@@ -341,6 +342,9 @@ class EvaluateConfig:
     """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
     threads: int = 0
     """torch CPU threads; 0 = torch's default."""
+    gifs: int = 0
+    """GIFs of the model's first and last episodes on the first `gifs` instances of every suite,
+    beside the checkpoint (tasks that can draw their instances: minigrid); 0: none."""
 
 
 def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
@@ -368,6 +372,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     checkpoint = load_checkpoint(config.checkpoint)
     check_writable_folder(Path(config.checkpoint).parent, "evaluation results")
     task = get_task(checkpoint["task"])
+    if config.gifs and not can_render(task):
+        raise ValueError(f"--gifs: task {task.name!r} cannot draw its instances")
     train_config = checkpoint["config"]
 
     def given_or_trained(name: str, default: Any) -> Any:
@@ -426,4 +432,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     out_dir = Path(config.checkpoint).parent
     atomic_write_text(out_dir / "evaluation.md", header + "\n" + table + "\n")
     save_curves(results, out_dir / "evaluation_curves.npz")
+    for result in results if config.gifs else []:
+        for selection in config.selection:
+            rollout = result.rollouts[f"model_{selection}"]
+            write_suite_gifs(task, f"{result.suite}-{selection}", result.spec, rollout, config.gifs, out_dir)
     return results

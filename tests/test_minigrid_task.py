@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from envs.minigrid import distinct_layouts
 from headless_ad.__main__ import main
+from headless_ad.episode_gifs import FRAME_MS, early_and_late, episode_bounds, write_suite_gifs
 from headless_ad.histories import load_store
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
@@ -86,3 +88,29 @@ def test_preset_round_trip_collect_train_evaluate(monkeypatch: pytest.MonkeyPatc
     store = load_store(tmp_path / "runs/histories/minigrid-q_learning-n24-t200-s0-min_actions25")
     assert store.meta["suite"]["minigrid_version"] == "3.2.0"
     assert np.asarray(store.observations).max() < get_task("minigrid").observation_size
+    monkeypatch.setattr(sys, "argv", ["headless_ad", "evaluate", "--checkpoint", "runs/mg/checkpoint.pt",
+                                      "--num-instances", "2", "--suites", "train_layouts/train", "--horizon", "50",
+                                      "--selection", "sample", "--gifs", "1", "--threads", "1"])  # fmt: skip
+    main()
+    with Image.open(tmp_path / "runs/mg/train_layouts_train-sample-instance0.gif") as gif:
+        assert gif.n_frames > 1
+
+
+def test_gif_of_early_and_late_episodes_lasts_one_frame_per_macro_action(tmp_path: Path) -> None:
+    task = get_task("minigrid")
+    suite = task.parse_suite("test_layouts/test", 2, 400, train_seed=0)
+    env = task.make_env(suite)
+    rollout = run_learner(env, task.make_learner("q_learning", env, suite, np.random.default_rng(0)), 400, seed=0)
+    paths = write_suite_gifs(task, "test_layouts/test", suite, rollout, 1, tmp_path)
+    bounds = episode_bounds(rollout.dones[0])
+    episodes = early_and_late(len(bounds))
+    assert len(episodes) == 4 and len(bounds) > 4
+    # The start of each episode, then one frame per macro-action.
+    expected = sum(bounds[e][1] - bounds[e][0] + 1 for e in episodes)
+    with Image.open(paths[0]) as gif:
+        durations = []
+        for frame in range(gif.n_frames):
+            gif.seek(frame)
+            durations.append(gif.info["duration"])
+        assert gif.n_frames > 4 and gif.size[0] > 0
+    assert sum(durations) == expected * FRAME_MS

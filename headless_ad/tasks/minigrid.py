@@ -19,12 +19,14 @@ import numpy as np
 from envs.minigrid import (
     MINIGRID_VERSION,
     NUM_SEQUENCES,
+    MiniGridMacro,
     MiniGridMacroVectorEnv,
     distinct_layouts,
     macro_table,
     shortest_path,
     world,
 )
+from headless_ad.episode_gifs import episode_bounds
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
 from headless_ad.tasks.base import SpecKey, apply_spec, suite_field
@@ -241,6 +243,27 @@ class MiniGridTask:
 
     def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         return DarkroomTask().curve(rollout)
+
+    def render_episodes(
+        self, suite: MiniGridSuite, rollout: Rollout, instance: int, episodes: list[int]
+    ) -> list[np.ndarray]:
+        """minigrid's own pictures of `episodes` of one instance: the start, then one frame per
+        macro-action, replayed in the real env (which must end each episode where the rollout did)."""
+        layouts, actions = suite.sample()
+        offered = actions[instance][actions[instance] >= 0]
+        env = MiniGridMacro(suite.env_id, int(layouts[instance]), offered, suite.episode_len, render_mode="rgb_array")
+        bounds = episode_bounds(rollout.dones[instance])
+        frames = []
+        for episode in episodes:
+            start, stop = bounds[episode]
+            env.reset()
+            frames.append(env.render())
+            for step in range(start, stop):
+                _, _, terminated, truncated, _ = env.step(int(rollout.actions[instance, step]))
+                frames.append(env.render())
+                if (terminated or truncated) != (step == stop - 1):
+                    raise RuntimeError(f"instance {instance}: the real env and the rollout disagree at step {step}")
+        return frames
 
 
 WORLDS = {
