@@ -11,9 +11,24 @@ import time
 
 import numpy as np
 
+from envs.minigrid import make_minigrid
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import get_task
 from headless_ad.tasks.minigrid import WORLDS, MiniGridTask
+
+
+def step_cost(env_id: str = "MiniGrid-DoorKey-5x5-v0", steps: int = 20_000) -> None:
+    """Microseconds per primitive step of the real env, drawing its egocentric view or not."""
+    primitives = np.random.default_rng(0).choice([0, 1, 2, 3, 5], steps)
+    for label, skip_view in (("with the egocentric view (minigrid's step)", False), ("without it (ours)", True)):
+        env = make_minigrid(env_id, max_steps=10**9)
+        if not skip_view:
+            del env.gen_obs  # back to minigrid's own method
+        env.reset(seed=0)
+        start = time.perf_counter()
+        for primitive in primitives:
+            env.step(int(primitive))
+        print(f"{env_id} step {label}: {(time.perf_counter() - start) / steps * 1e6:.1f} us")
 
 
 def main() -> None:
@@ -25,7 +40,11 @@ def main() -> None:
     parser.add_argument("--train-suite", default="", help="options of the training suite, e.g. min_actions=25")
     parser.add_argument("--initial-q-scale", type=float, help="Q-learning starts U(0, this); default: the task's")
     parser.add_argument("--epsilon-decay-fraction", type=float, help="default: the task's")
+    parser.add_argument("--step-cost", action="store_true", help="only time a minigrid step with and without its view")
     args = parser.parse_args()
+    if args.step_cost:
+        step_cost()
+        return
     print("| task | suite | learner | return | success rate | solvable | steps/s |")
     print("|---|---|---|---|---|---|---|")
     for name in args.tasks:
