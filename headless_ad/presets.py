@@ -102,7 +102,6 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         for_task(
             CPU,
             "minigrid",
-            "minigrid",
             # Darkroom's data recipe: instances offer 25-50 of the train actions.
             CollectConfig(num_instances=2_000, task="minigrid", horizon=4_000, train_suite="min_actions=25"),
             # The model and sampling settings are Darkroom's (chosen there on validation rooms),
