@@ -372,6 +372,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     checkpoint = load_checkpoint(config.checkpoint)
     check_writable_folder(Path(config.checkpoint).parent, "evaluation results")
     task = get_task(checkpoint["task"])
+    if config.gifs < 0:
+        raise ValueError(f"--gifs must be >= 0, got {config.gifs}")
     if config.gifs and not can_render(task):
         raise ValueError(f"--gifs: task {task.name!r} cannot draw its instances")
     train_config = checkpoint["config"]
