@@ -87,7 +87,8 @@ def test_preset_round_trip_collect_train_evaluate(monkeypatch: pytest.MonkeyPatc
     assert "| test_layouts/test |" in out and "success rate (last 50 episodes)" in out
     store = load_store(tmp_path / "runs/histories/minigrid-q_learning-n24-t200-s0-min_actions25")
     assert store.meta["suite"]["minigrid_version"] == "3.2.0"
-    assert np.asarray(store.observations).max() < get_task("minigrid").observation_size
+    task = get_task("minigrid")
+    assert np.asarray(store.observations).max() < task.observation_size(task.train_suite(1, 1, 0))
     monkeypatch.setattr(sys, "argv", ["headless_ad", "evaluate", "--checkpoint", "runs/mg/checkpoint.pt",
                                       "--num-instances", "2", "--suites", "train_layouts/train", "--horizon", "50",
                                       "--selection", "sample", "--gifs", "1", "--threads", "1"])  # fmt: skip

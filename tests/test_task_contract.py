@@ -29,7 +29,7 @@ SPECS = [
 ]
 """Every registered task, the example, installed plug-ins, and your own:
 `HEADLESS_AD_TASKS=my_package.module:Task,... pytest tests/test_task_contract.py`."""
-HORIZON = {"darkroom": 1_000}
+HORIZON = {"darkroom": 1_000, "minigrid": 1_000, "minigrid_lavagap": 1_000, "minigrid_unlock": 1_000}
 """Steps per history in these small suites: enough for each source algorithm to beat random."""
 
 

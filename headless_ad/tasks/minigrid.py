@@ -29,7 +29,7 @@ from envs.minigrid import (
 from headless_ad.episode_gifs import episode_bounds
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.base import SpecKey, apply_spec, suite_field
+from headless_ad.tasks.base import SpecKey, Task, apply_spec, suite_field
 from headless_ad.tasks.darkroom import LAST_EPISODES, DarkroomTask
 
 LayoutSet = Literal["train", "test"]
@@ -141,7 +141,7 @@ def check_solvable(env_id: str, layout_seeds: np.ndarray, action_set: np.ndarray
         )
 
 
-class MiniGridTask:
+class MiniGridTask(Task):
     """One minigrid world as a family: its layouts, the macro-action splits and Q-learning histories."""
 
     observation_kind = "discrete"
@@ -151,7 +151,7 @@ class MiniGridTask:
         f"{layouts}_layouts/{actions}" for layouts in ("train", "test") for actions in ACTION_SETS
     )
     metric_name = f"return (last {LAST_EPISODES} episodes)"
-    curve_labels = ("episode", "return")
+    curve_labels = ("episode", "return per episode")
     episodic = True
 
     train_suite_keys: ClassVar[dict[str, SpecKey]] = {
@@ -171,9 +171,8 @@ class MiniGridTask:
         self.epsilon_decay_fraction = epsilon_decay_fraction
         """Epsilon falls from 1 to 0 over this share of horizon / episode_len episodes."""
 
-    @cached_property
-    def observation_size(self) -> int:
-        return world(self.env_id).num_codes
+    def observation_size(self, suite: MiniGridSuite) -> int:
+        return world(suite.env_id).num_codes
 
     def train_suite(self, num_instances: int, horizon: int, seed: int, options: str = "") -> MiniGridSuite:
         base = MiniGridSuite(num_instances=num_instances, env_id=self.env_id, horizon=horizon, seed=seed)
@@ -216,7 +215,7 @@ class MiniGridTask:
     ) -> Learner:
         if name == "q_learning":
             return QLearning(
-                env.action_mask, rng, num_states=self.observation_size,
+                env.action_mask, rng, num_states=self.observation_size(suite),
                 num_episodes=max(1, suite.horizon // suite.episode_len),
                 decay_fraction=self.epsilon_decay_fraction, initial_q_scale=self.initial_q_scale,
             )  # fmt: skip
