@@ -122,18 +122,17 @@ def _splits(env_id: str, split_seed: int) -> dict[str, np.ndarray]:
 
 
 @cache
-def _unsolvable(env_id: str, layout_seeds: tuple[int, ...], actions: tuple[int, ...]) -> tuple[int, ...]:
-    """The layouts in which these actions never reach the goal."""
-    table = macro_table(env_id, layout_seeds)
-    offered = np.array(actions)
-    return tuple(seed for i, seed in enumerate(layout_seeds) if shortest_path(table, i, offered) is None)
+def _solvable(env_id: str, layout_seed: int, actions: tuple[int, ...]) -> bool:
+    """Whether these actions reach the goal in this layout (cached: suites share layouts)."""
+    return shortest_path(macro_table(env_id, [layout_seed]), 0, np.array(actions)) is not None
 
 
 def check_solvable(env_id: str, layout_seeds: np.ndarray, action_set: np.ndarray, what: str) -> None:
     """One line naming a layout that the whole action set `what` cannot solve. (Random subsets,
     `min_actions`, may still leave an instance unsolvable; its source then never succeeds.)"""
-    unique = tuple(int(seed) for seed in np.unique(layout_seeds))
-    bad = _unsolvable(env_id, unique, tuple(int(a) for a in np.sort(action_set)))
+    unique = [int(seed) for seed in np.unique(layout_seeds)]
+    offered = tuple(int(action) for action in np.sort(action_set))
+    bad = [seed for seed in unique if not _solvable(env_id, seed, offered)]
     if bad:
         raise ValueError(
             f"layout seed {bad[0]} of {env_id} cannot reach the goal with the {what} actions "
