@@ -40,7 +40,8 @@ whatever the number of threads."""
 @dataclass
 class CollectConfig:
     task: str = "bandit"
-    """Environment family (bandit, darkroom, contextual_bandit), or a task of your own:
+    """Environment family (bandit, darkroom, contextual_bandit, minigrid, minigrid_empty,
+    minigrid_lavagap, minigrid_unlock), or a task of your own:
     package.module:Task, or a name from the headless_ad.tasks entry-point group."""
     out: Path | None = None
     """Store directory; default runs/histories/<task>-<source>-n<instances>-t<horizon>-s<seed>."""
