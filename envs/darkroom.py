@@ -158,9 +158,12 @@ class Darkroom(gym.Env[np.int64, np.int64]):
     `goal_seed`, the same as the first goal of `DarkroomVectorEnv(goal_seed=goal_seed)`).
     `actions` lists the sequence indices (into `action_sequences(action_seq_len)`) this instance
     offers, in order: action k of the action space is sequence `actions[k]`. Default: all.
+    `render_mode="rgb_array"`: `render()` draws the grid (the agent red, the goal green, the start
+    cell outlined), so that episodes can be watched (`evaluate --gifs`); the agent never sees it.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+    cell_pixels = 16
 
     def __init__(
         self,
@@ -170,8 +173,12 @@ class Darkroom(gym.Env[np.int64, np.int64]):
         action_seq_len: int = 3,
         max_episode_steps: int = 20,
         goal_seed: int = 0,
+        render_mode: str | None = None,
     ) -> None:
         _check_common(size, action_seq_len, max_episode_steps)
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
         sequences = action_sequences(action_seq_len)
         if goal is None:
             goal = int(random_goals(1, size, goal_seed)[0])
@@ -228,6 +235,25 @@ class Darkroom(gym.Env[np.int64, np.int64]):
         self._steps += 1
         # Like gymnasium's TimeLimit, the last step is truncated even if it also terminates.
         return np.int64(self._cell), float(reached), reached, self._steps >= self.max_episode_steps, {}
+
+    def render(self) -> np.ndarray | None:
+        """(H, W, 3) uint8: dark cells, the start outlined, the goal green, the agent red on top."""
+        if self.render_mode != "rgb_array":
+            return None
+        pixels, size = self.cell_pixels, self.size
+        image = np.full((size * pixels, size * pixels, 3), 40, dtype=np.uint8)
+        image[::pixels, :] = image[:, ::pixels] = 70  # grid lines
+
+        def paint(cell: int, colour: tuple[int, int, int], margin: int) -> None:
+            row, col = divmod(cell, size)
+            top, left = row * pixels + margin, col * pixels + margin
+            image[top : top + pixels - 2 * margin + 1, left : left + pixels - 2 * margin + 1] = colour
+
+        paint(self.start, (120, 120, 120), 1)
+        paint(self.start, (40, 40, 40), 3)
+        paint(self.goal, (60, 200, 80), 1)
+        paint(self._cell, (230, 60, 50), 4)
+        return image
 
 
 class DarkroomVectorEnv(gym.vector.VectorEnv):

@@ -1,7 +1,7 @@
 """Animated GIFs of a model's in-context episodes, for tasks that can draw their instances.
 
-A task that can draw offers `render_episodes(suite, rollout, instance, episodes) -> list of
-(H, W, 3) uint8 frames`; `evaluate --gifs N` then writes, for the first N instances of every
+A task that can draw (`Task.can_render`) offers `render_episodes(suite, rollout, instance,
+episodes) -> list of (H, W, 3) uint8 frames`; `evaluate --gifs N` then writes, for the first N instances of every
 suite, one GIF of the model's first and last episodes there (so one sees it learn).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -16,13 +17,12 @@ from PIL import Image
 from headless_ad.files import atomic_output
 from headless_ad.rollout import Rollout
 
+if TYPE_CHECKING:  # tasks import this module for episode_bounds
+    from headless_ad.tasks.base import Suite, Task
+
 EARLY_LATE = 2
 """Episodes rendered from each end of an instance's history."""
 FRAME_MS = 250
-
-
-def can_render(task: object) -> bool:
-    return callable(getattr(task, "render_episodes", None))
 
 
 def episode_bounds(dones: np.ndarray) -> list[tuple[int, int]]:
@@ -34,6 +34,11 @@ def episode_bounds(dones: np.ndarray) -> list[tuple[int, int]]:
 def early_and_late(num_episodes: int, count: int = EARLY_LATE) -> list[int]:
     """The first and last `count` episode indices (all of them when there are few)."""
     return sorted(set(range(min(count, num_episodes))) | set(range(max(0, num_episodes - count), num_episodes)))
+
+
+def early_and_late_frames(task: Task, suite: Suite, rollout: Rollout, instance: int) -> list[np.ndarray]:
+    """The task's pictures of one instance's first and last episodes (so one sees it learn)."""
+    return task.render_episodes(suite, rollout, instance, early_and_late(len(episode_bounds(rollout.dones[instance]))))
 
 
 def write_gif(frames: Sequence[np.ndarray], path: Path | str, frame_ms: int = FRAME_MS) -> Path:
@@ -51,13 +56,12 @@ def write_gif(frames: Sequence[np.ndarray], path: Path | str, frame_ms: int = FR
 
 
 def write_suite_gifs(
-    task: object, suite_name: str, suite: object, rollout: Rollout, instances: int, out: Path
+    task: Task, suite_name: str, suite: Suite, rollout: Rollout, instances: int, out: Path
 ) -> list[Path]:
     """GIFs of the early and late episodes of the first `instances` instances of one suite."""
     paths = []
     for instance in range(min(instances, rollout.actions.shape[0])):
-        episodes = early_and_late(len(episode_bounds(rollout.dones[instance])))
-        frames = task.render_episodes(suite, rollout, instance, episodes)  # type: ignore[attr-defined]
+        frames = early_and_late_frames(task, suite, rollout, instance)
         name = f"{suite_name.replace('/', '_')}-instance{instance}.gif"
         paths.append(write_gif(frames, out / name))
     return paths

@@ -22,7 +22,7 @@ from headless_ad.action_embeddings import (
     select_actions,
     with_no_action_row,
 )
-from headless_ad.episode_gifs import can_render, write_suite_gifs
+from headless_ad.episode_gifs import write_suite_gifs
 from headless_ad.files import atomic_output, atomic_write_text, check_writable_folder
 from headless_ad.model import HeadlessTransformer, KVCache
 from headless_ad.progress import progress_bar
@@ -374,7 +374,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     task = get_task(checkpoint["task"])
     if config.gifs < 0:
         raise ValueError(f"--gifs must be >= 0, got {config.gifs}")
-    if config.gifs and not can_render(task):
+    if config.gifs and not task.can_render:
         raise ValueError(f"--gifs: task {task.name!r} cannot draw its instances")
     train_config = checkpoint["config"]
 

@@ -22,6 +22,7 @@ RESUMABLE = frozenset(
         "eval_every",
         "checkpoint_every",
         "eval_suites",
+        "eval_pictures",
         "eval_instances",
         "eval_horizon",
         "sample_temperature",

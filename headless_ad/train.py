@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -28,6 +29,7 @@ from headless_ad.checkpoints import (
     non_finite_tensors,
 )
 from headless_ad.collect import CollectConfig, collect, open_store
+from headless_ad.episode_gifs import early_and_late_frames
 from headless_ad.evaluate import (
     TemperatureSchedule,
     check_schedule_fits,
@@ -130,6 +132,9 @@ class TrainConfig:
     anneal_episodes: int = 0
     """Anneal the sampling temperature linearly over each evaluation instance's first episodes
     (episodic tasks only; 0: constant). Saved with the checkpoint as `evaluate`'s default."""
+    eval_pictures: bool = False
+    """Tasks that can draw their instances (darkroom, minigrid): pictures of the model's first and last
+    episodes on each evaluation suite's first instance, in TensorBoard (eval/<suite>/episodes_sample)."""
     log_every: int = 25
     """Optimizer steps between TensorBoard scalars and progress updates."""
     checkpoint_every: int = 500
@@ -199,6 +204,8 @@ class TrainConfig:
             check_run_name(self.run_name)
         resolve_device(self.device)
         check_schedule_fits(self.temperature_schedule, task)
+        if self.eval_pictures and not task.can_render:
+            raise ValueError(f"--eval-pictures: task {task.name!r} cannot draw its instances")
         # Builds (and so checks) the training suite, e.g. --collect.train-suite, before any collection.
         train_suite = task.train_suite(
             self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.train_suite
@@ -508,6 +515,10 @@ def train_locked(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             for agent in result.rollouts:
                 writer.add_scalar(f"eval/{result.suite}/{metric_tag(task)}/{agent}", result.metric(agent), step)
             writer.add_figure(f"eval/{result.suite}/curves", curves_figure(result), step)
+            if config.eval_pictures and task.can_render:
+                # The first instance's first and last episodes, one image per step.
+                frames = early_and_late_frames(task, result.spec, result.rollouts["model_sample"], instance=0)
+                writer.add_images(f"eval/{result.suite}/episodes_sample", np.stack(frames), step, dataformats="NHWC")
         writer.add_scalar("perf/eval_seconds", time.perf_counter() - start, step)
         agents = [*task.baselines, "model_argmax", "model_sample"]
         tqdm.write(f"step {step}: in-context evaluation\n{format_table(results, agents)}")

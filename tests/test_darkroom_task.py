@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
+from PIL import Image
 
+from envs.darkroom import Darkroom
 from headless_ad.collect import CollectConfig, collect, collect_path
+from headless_ad.episode_gifs import FRAME_MS, early_and_late, episode_bounds, write_suite_gifs
 from headless_ad.histories import load_store
 from headless_ad.rollout import Rollout, run_learner
 from headless_ad.tasks import get_task
@@ -138,3 +143,54 @@ def test_all_actions_suite_reports_which_train_and_test_actions_were_tried() -> 
     tried = task.extra_metrics(suite, rollout)
     assert tried == {"train actions tried": 10 / 50, "test actions tried": 0.0}
     assert task.extra_metrics(task.parse_suite("test_goals/test", 4, 30, 0), rollout) == {}
+
+
+def test_darkroom_draws_the_agent_and_the_goal() -> None:
+    env = Darkroom(size=5, goal=0, actions=[0], render_mode="rgb_array")
+    env.reset()
+    frame = env.render()
+    pixels = Darkroom.cell_pixels
+    assert frame.shape == (5 * pixels, 5 * pixels, 3) and frame.dtype == np.uint8
+
+    def centre(cell: int) -> np.ndarray:
+        row, col = divmod(cell, 5)
+        return frame[row * pixels + pixels // 2, col * pixels + pixels // 2]
+
+    assert tuple(centre(0)) == (60, 200, 80)  # the goal
+    assert tuple(centre(env.start)) == (230, 60, 50)  # the agent, on the start cell
+    assert Darkroom(size=5).render() is None  # no render mode: nothing drawn
+    check_env(gym.make("Darkroom-v0", render_mode="rgb_array").unwrapped, skip_render_check=False)
+
+
+def test_gif_of_a_rooms_early_and_late_episodes(tmp_path) -> None:
+    task = get_task("darkroom")
+    suite = task.parse_suite("test_goals/test", 2, 600, train_seed=0)
+    env = task.make_env(suite)
+    rollout = run_learner(env, task.make_learner("q_learning", env, suite, np.random.default_rng(0)), 600, seed=0)
+    (path,) = write_suite_gifs(task, "test_goals/test", suite, rollout, 1, tmp_path)
+    bounds = episode_bounds(rollout.dones[0])
+    expected = sum(bounds[e][1] - bounds[e][0] + 1 for e in early_and_late(len(bounds)))
+    with Image.open(path) as gif:
+        durations = []
+        for frame in range(gif.n_frames):
+            gif.seek(frame)
+            durations.append(gif.info["duration"])
+    assert sum(durations) == expected * FRAME_MS  # the start of each episode, then one frame per action
+
+
+def test_training_puts_pictures_of_episodes_in_tensorboard(tmp_path, monkeypatch) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from headless_ad.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    tiny = [
+        "--collect.num-instances", "16", "--collect.horizon", "200", "--seq-len", "40", "--episode-stride", "1",
+        "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--batch-size", "2",
+        "--total-steps", "2", "--warmup-steps", "1", "--eval-instances", "2", "--eval-horizon", "100",
+        "--eval-suites", "test_goals/test", "--threads", "1", "--eval-pictures",
+    ]  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["headless_ad", "train", "darkroom", "--run-name", "pictures", *tiny])
+    main()
+    images = EventAccumulator(str(tmp_path / "runs/pictures"), size_guidance={"images": 0}).Reload()
+    assert "eval/test_goals/test/episodes_sample" in images.Tags()["images"]

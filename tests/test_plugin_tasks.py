@@ -112,7 +112,9 @@ def test_missing_optional_hooks_point_to_subclassing(in_tmp: Path) -> None:
                  "curve_labels", "episodic", "train_suite", "parse_suite", "observation_size", "make_env",
                  "make_learner", "metric", "curve"):  # fmt: skip
         setattr(Plain, name, getattr(corridor, name))
-    with pytest.raises(ValueError, match=r"missing extra_metrics \(subclass headless_ad.Task"):
+    with pytest.raises(
+        ValueError, match=r"missing can_render, render_episodes, extra_metrics \(subclass headless_ad.Task"
+    ):
         checked(Plain, "'plain'")
 
 

@@ -79,13 +79,21 @@ class Task(Protocol):
 
     # Optional hooks: a default here, so a task that subclasses `Task` need not define them.
 
+    can_render: bool = False
+    """Whether `render_episodes` can draw this task's instances (for `evaluate --gifs`)."""
+
+    def render_episodes(self, suite: Suite, rollout: Rollout, instance: int, episodes: list[int]) -> list[np.ndarray]:
+        """Optional, with `can_render`: (H, W, 3) uint8 frames of the given episodes of one
+        instance's rollout (the start of each, then one frame per step), replayed in a drawable env."""
+        raise NotImplementedError(f"task {self.name!r} cannot draw its instances")
+
     def extra_metrics(self, suite: Suite, rollout: Rollout) -> dict[str, float]:
         """Optional: further numbers reported per agent under the main table (Darkroom: which
         actions were tried on the all-actions suites). Default: none."""
         return {}
 
 
-OPTIONAL_HOOKS = ("extra_metrics",)
+OPTIONAL_HOOKS = ("extra_metrics", "can_render", "render_episodes")
 """Members of `Task` with a default: inherited by subclasses, so the shared code calls them directly."""
 
 

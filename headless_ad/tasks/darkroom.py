@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from envs.darkroom import DarkroomVectorEnv, centre_cell
+from envs.darkroom import Darkroom, DarkroomVectorEnv, centre_cell
+from headless_ad.episode_gifs import episode_bounds
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
 from headless_ad.tasks.base import SpecKey, Task, apply_spec, suite_field
@@ -191,6 +192,31 @@ class DarkroomTask(Task):
         last = (position >= count[:, None] - LAST_EPISODES) & (position < count[:, None])
         with np.errstate(invalid="ignore"):  # an instance without a completed episode stays NaN
             return np.nansum(np.where(last, returns, 0.0), axis=1) / np.minimum(count, LAST_EPISODES)
+
+    can_render = True
+
+    def render_episodes(
+        self, suite: DarkroomSuite, rollout: Rollout, instance: int, episodes: list[int]
+    ) -> list[np.ndarray]:
+        """The grid at the start of each of `episodes` of one instance, then after every action,
+        replayed in the single-instance env (which must end each episode where the rollout did)."""
+        goals, actions = suite.sample()
+        offered = actions[instance][actions[instance] >= 0]
+        env = Darkroom(
+            suite.size, int(goals[instance]), offered, suite.action_seq_len, suite.episode_len, render_mode="rgb_array"
+        )
+        bounds = episode_bounds(rollout.dones[instance])
+        frames = []
+        for episode in episodes:
+            start, stop = bounds[episode]
+            env.reset()
+            frames.append(env.render())
+            for step in range(start, stop):
+                _, _, terminated, truncated, _ = env.step(int(rollout.actions[instance, step]))
+                frames.append(env.render())
+                if (terminated or truncated) != (step == stop - 1):
+                    raise RuntimeError(f"instance {instance}: the env and the rollout disagree at step {step}")
+        return frames
 
     def metric(self, rollout: Rollout) -> float:
         """Mean over instances of the return of each one's last 50 completed episodes."""

@@ -242,6 +242,8 @@ class MiniGridTask(Task):
     def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         return DarkroomTask().curve(rollout)
 
+    can_render = True
+
     def render_episodes(
         self, suite: MiniGridSuite, rollout: Rollout, instance: int, episodes: list[int]
     ) -> list[np.ndarray]:
