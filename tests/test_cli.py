@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from command_line import cli, cli_error
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-from headless_ad.__main__ import main
 
 # The module: the package exports the function `train` under the same name.
 train_module = importlib.import_module("headless_ad.train")
@@ -24,18 +22,6 @@ TINY = [
     "--eval-every", "0", "--checkpoint-every", "3", "--eval-instances", "8", "--eval-suites", "all_new",
     "--threads", "1",
 ]  # fmt: skip
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["headless_ad", *args])
-    main()
-
-
-def cli_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli(monkeypatch, *args)
-    assert exit_info.value.code == 2
-    return capsys.readouterr().err
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from command_line import cli, cli_error
 
-from headless_ad.__main__ import main
 from headless_ad.histories import HistoryStoreError, load_store, write_store
 
 train_module = importlib.import_module("headless_ad.train")  # the package exports a function `train`
@@ -30,22 +30,6 @@ TINY = [
     "--threads", "1",
 ]  # fmt: skip
 STORE = ["--num-instances", "32", "--horizon", "20"]
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["headless_ad", *args])
-    main()
-
-
-def cli_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """The error a command ends with: exactly one line, exit status 2."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli(monkeypatch, *args)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1, err
-    return err
 
 
 def python(code: str, cwd: Path, *args: str) -> subprocess.Popen[str]:

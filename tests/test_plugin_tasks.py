@@ -13,10 +13,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from command_line import cli, cli_error
 
 from envs.bandit import BernoulliBandit, BernoulliBanditVectorEnv
 from headless_ad import PRESETS, GymTask, import_histories, register_task
-from headless_ad.__main__ import main
 from headless_ad.evaluate import run_baselines
 from headless_ad.tasks import TASKS, checked, get_task
 
@@ -24,20 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CORRIDOR = "examples.jump_corridor:TASK"
 TINY_MODEL = ["--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--batch-size", "4",
               "--total-steps", "4", "--warmup-steps", "1", "--eval-every", "0", "--threads", "1"]  # fmt: skip
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["headless_ad", *args])
-    main()
-
-
-def cli_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli(monkeypatch, *args)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1, err
-    return err
 
 
 @pytest.fixture(autouse=True)
