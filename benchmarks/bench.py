@@ -238,7 +238,7 @@ def collect_flags(config: CollectConfig, prefix: str = "") -> list[str]:
     name the same store whatever the preset's recipe is."""
     flags = [f"--{prefix}task", config.task, f"--{prefix}num-instances", str(config.num_instances)]
     flags += [f"--{prefix}horizon", str(config.horizon), f"--{prefix}seed", str(config.seed)]
-    flags += [f"--{prefix}min-actions", str(config.min_actions), f"--{prefix}out", str(config.out)]
+    flags += [f"--{prefix}train-suite", config.train_suite, f"--{prefix}out", str(config.out)]
     if config.source is not None:
         flags += [f"--{prefix}source", config.source]
     return flags
@@ -257,7 +257,7 @@ def bench_paper_scale_memory(threads: int, root: Path, sizes: Sizes, report: Rep
     runs = {
         f"collect bandit, {bandit.num_instances:,} x {bandit.horizon:,} steps": ["collect", *collect_flags(bandit)],
         f"collect Darkroom as `darkroom-paper` does, {darkroom.num_instances:,} x {darkroom.horizon:,} steps "
-        f"({darkroom.min_actions}-50 actions per room)": ["collect", *collect_flags(darkroom)],
+        f"(`--train-suite {darkroom.train_suite}`)": ["collect", *collect_flags(darkroom)],
         # The paper preset's model (13M parameters, batch 64 x 250 tokens) on that store, 3 steps.
         "train `darkroom-paper` on it, 3 steps": [
             "train", "darkroom-paper", "--run-name", f"{root.name}/train", *collect_flags(darkroom, "collect."),
