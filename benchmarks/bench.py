@@ -329,8 +329,9 @@ def main() -> None:
     report.row(
         "# Benchmarks",
         "",
-        f"`{command}` on a {cores}-core {platform.machine()} CPU, {args.threads} torch threads, "
-        f"torch {torch.__version__}.",
+        f"`{command}` on a {cores}-core {platform.machine()} CPU, {args.threads} torch thread(s), "
+        f"torch {torch.__version__}; 1-minute load average {os.getloadavg()[0]:.1f} at the start (other jobs on",
+        "the machine lower both sides of every comparison, and the ratios with them).",
         "",
         "| what | ours | baseline | ratio |",
         "|---|---|---|---|",
@@ -405,6 +406,7 @@ def main() -> None:
         "(prompt + history) for every action, as the reference implementation does. The Darkroom store",
         "is collected with the `darkroom-paper` preset's own collection config, so training reuses it.",
     )
+    report.row("", f"1-minute load average at the end: {os.getloadavg()[0]:.1f}.")
     atomic_write_text(args.out, "\n".join(report.lines) + "\n")
     print(f"wrote {args.out}")
 
