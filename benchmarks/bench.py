@@ -260,7 +260,7 @@ def bench_paper_scale_memory(threads: int, root: Path, sizes: Sizes, report: Rep
         f"(`--train-suite {darkroom.train_suite}`)": ["collect", *collect_flags(darkroom)],
         # The paper preset's model (13M parameters, batch 64 x 250 tokens) on that store, 3 steps.
         "train `darkroom-paper` on it, 3 steps": [
-            "train", "darkroom-paper", "--run-name", f"{root.name}/train", *collect_flags(darkroom, "collect."),
+            "train", "darkroom-paper", "--run-name", f"{root.name}-train", *collect_flags(darkroom, "collect."),
             "--total-steps", "3", "--warmup-steps", "1", "--eval-suites", "--threads", str(threads),
             "--precision", "fp32", "--device", "cpu", "--no-compile", *sizes.paper_train_overrides,
         ],
@@ -269,7 +269,7 @@ def bench_paper_scale_memory(threads: int, root: Path, sizes: Sizes, report: Rep
         seconds, rss = run(cli_args)
         report.row(f"| {what} | {seconds:.0f} s | {'-' if sizes.quick else f'{rss:.2f} GiB'} |")
     shutil.rmtree(root, ignore_errors=True)
-    shutil.rmtree(Path("runs") / root.name, ignore_errors=True)
+    shutil.rmtree(Path("runs") / f"{root.name}-train", ignore_errors=True)
 
 
 @dataclass(frozen=True)

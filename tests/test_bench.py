@@ -49,3 +49,4 @@ def test_quick_bench_writes_every_figure(
     # The training run reused the store collected with the preset's own recipe, and cleaned up after itself.
     assert "reusing runs/bench-paper/darkroom" in printed
     assert not (tmp_path / "runs" / "bench-paper").exists()
+    assert not (tmp_path / "runs" / "bench-paper-train").exists()
