@@ -1,6 +1,9 @@
 """Throughput benchmarks, side by side in one run; writes benchmarks/RESULTS.md.
 
-    python benchmarks/bench.py            (or: make bench)
+    python benchmarks/bench.py            (or: make bench; about 5 minutes on 2 cores)
+    python benchmarks/bench.py --quick --out /tmp/RESULTS.md   (tiny sizes, seconds: checks that it runs)
+
+Each figure is printed as soon as it is measured, then the whole table is written to --out.
 
 * collection: vectorised Thompson Sampling and Q-learning over native VectorEnvs, against the
   same algorithms written plainly for one instance and stepped through gymnasium's
@@ -12,16 +15,23 @@
   instances), each measured in its own process through the CLI.
 """
 
+# ruff: noqa: E402 (the imports below must see REPO on sys.path)
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+# The package beside this file, not an installed copy: the bench measures the code it ships with.
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 import gymnasium as gym
 import numpy as np
@@ -31,9 +41,11 @@ from train_throughput import matmul_flops, measure_mode, write_random_store
 from envs.bandit import BernoulliBandit
 from envs.darkroom import Darkroom
 from headless_ad.action_embeddings import ActionScoring
-from headless_ad.collect import run_source
+from headless_ad.collect import CollectConfig, run_source
 from headless_ad.evaluate import ModelAgent
+from headless_ad.files import atomic_write_text
 from headless_ad.model import HeadlessTransformer, ModelConfig
+from headless_ad.presets import PRESETS
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite
 from headless_ad.tasks.darkroom import DarkroomSuite
@@ -190,11 +202,13 @@ finally:
 
 
 def peak_memory(cli_args: list[str]) -> tuple[float, float]:
-    """(seconds, peak RSS in GiB) of `python -m headless_ad <cli_args>` in a process of its own."""
+    """(seconds, peak RSS in GiB) of `python -m headless_ad <cli_args>` in a process of its own,
+    running the package beside this file."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     with tempfile.NamedTemporaryFile("r", suffix=".kb") as report:
         start = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-c", _PEAK_RSS_WRAPPER, report.name, *cli_args], stdout=subprocess.DEVNULL
+            [sys.executable, "-c", _PEAK_RSS_WRAPPER, report.name, *cli_args], stdout=subprocess.DEVNULL, env=env
         )
         seconds = time.perf_counter() - start
         if result.returncode != 0:
@@ -202,104 +216,199 @@ def peak_memory(cli_args: list[str]) -> tuple[float, float]:
         return seconds, int(report.read()) / 2**20
 
 
-def bench_paper_scale_memory(threads: int, root: Path) -> dict[str, tuple[float, float]]:
+def run_in_process(cli_args: list[str]) -> tuple[float, float]:
+    """(seconds, nan) of the same command in this process: what --quick runs (no interpreter start)."""
+    from headless_ad.__main__ import main as cli_main
+
+    argv, sys.argv = sys.argv, ["headless_ad", *cli_args]
+    start = time.perf_counter()
+    try:
+        cli_main()
+    except SystemExit as error:
+        if error.code:
+            raise RuntimeError(f"python -m headless_ad {' '.join(cli_args)} failed") from None
+    finally:
+        sys.argv = argv
+    return time.perf_counter() - start, float("nan")
+
+
+def collect_flags(config: CollectConfig, prefix: str = "") -> list[str]:
+    """The command-line flags that give `config`'s store (`--collect.` flags of `train` with
+    prefix="collect."): every field that identifies the histories, so collection and training
+    name the same store whatever the preset's recipe is."""
+    flags = [f"--{prefix}task", config.task, f"--{prefix}num-instances", str(config.num_instances)]
+    flags += [f"--{prefix}horizon", str(config.horizon), f"--{prefix}seed", str(config.seed)]
+    flags += [f"--{prefix}train-suite", config.train_suite, f"--{prefix}out", str(config.out)]
+    if config.source is not None:
+        flags += [f"--{prefix}source", config.source]
+    return flags
+
+
+def bench_paper_scale_memory(threads: int, root: Path, sizes: Sizes, report: Report) -> None:
+    """Collection of both paper-scale stores, then 3 training steps of the `darkroom-paper` preset
+    on the store its own data recipe names (collected here with the preset's CollectConfig)."""
     shutil.rmtree(root, ignore_errors=True)
-    dark_store = str(root / "darkroom")
-    results = {
-        "collect bandit, 10,000 x 300 steps": peak_memory(
-            ["collect", "--task", "bandit", "--num-instances", "10000", "--out", str(root / "bandit")]
-        ),
-        "collect Darkroom, 10,000 x 4,000 steps": peak_memory(
-            ["collect", "--task", "darkroom", "--num-instances", "10000", "--horizon", "4000", "--out", dark_store]
-        ),
-    }
-    # The paper preset's model (13M parameters, batch 32 x 250 tokens) on that store, 3 steps.
-    results["train darkroom-paper on it, 3 steps"] = peak_memory(
-        ["train", "darkroom-paper", "--run-name", f"{root.name}/train", "--collect.out", dark_store,
-         "--collect.horizon", "4000", "--total-steps", "3", "--warmup-steps", "1", "--eval-suites",
-         "--threads", str(threads), "--precision", "fp32", "--device", "cpu", "--no-compile"]
-    )  # fmt: skip
+    run = run_in_process if sizes.quick else peak_memory
+    bandit = CollectConfig(task="bandit", num_instances=sizes.paper_instances, out=root / "bandit")
+    preset = PRESETS["darkroom-paper"][1]
+    darkroom = replace(preset.collect, out=root / "darkroom")
+    if sizes.quick:
+        darkroom = replace(darkroom, num_instances=sizes.paper_instances, horizon=sizes.paper_horizon)
+    runs = {
+        f"collect bandit, {bandit.num_instances:,} x {bandit.horizon:,} steps": ["collect", *collect_flags(bandit)],
+        f"collect Darkroom as `darkroom-paper` does, {darkroom.num_instances:,} x {darkroom.horizon:,} steps "
+        f"(`--train-suite {darkroom.train_suite}`)": ["collect", *collect_flags(darkroom)],
+        # The paper preset's model (13M parameters, batch 64 x 250 tokens) on that store, 3 steps.
+        "train `darkroom-paper` on it, 3 steps": [
+            "train", "darkroom-paper", "--run-name", f"{root.name}-train", *collect_flags(darkroom, "collect."),
+            "--total-steps", "3", "--warmup-steps", "1", "--eval-suites", "--threads", str(threads),
+            "--precision", "fp32", "--device", "cpu", "--no-compile", *sizes.paper_train_overrides,
+        ],
+    }  # fmt: skip
+    for what, cli_args in runs.items():
+        seconds, rss = run(cli_args)
+        report.row(f"| {what} | {seconds:.0f} s | {'-' if sizes.quick else f'{rss:.2f} GiB'} |")
     shutil.rmtree(root, ignore_errors=True)
-    return results
+    shutil.rmtree(Path("runs") / f"{root.name}-train", ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    quick: bool = False
+    bandits: int = 10_000
+    bandit_baseline: int = 2_000
+    rooms: int = 10_000
+    room_baseline: int = 500
+    eval_bandits: int = 100
+    eval_bandit_steps: int = 300
+    eval_rooms: int = 50
+    eval_room_steps: int = 800
+    train_steps: int = 10
+    train_batch: int = 16
+    matmul_size: int = 1024
+    paper_instances: int = 10_000
+    paper_horizon: int = 4_000
+    paper_train_overrides: tuple[str, ...] = ()
+
+
+QUICK = Sizes(
+    quick=True, bandits=64, bandit_baseline=8, rooms=64, room_baseline=4, eval_bandits=4, eval_bandit_steps=20,
+    eval_rooms=4, eval_room_steps=40, train_steps=2, train_batch=2, matmul_size=128, paper_instances=32,
+    paper_horizon=800,
+    paper_train_overrides=("--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2",
+                           "--batch-size", "2", "--seq-len", "20"),
+)  # fmt: skip
+
+
+class Report:
+    """Markdown lines, each printed the moment it is added (a figure as soon as it is measured)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def row(self, *lines: str) -> None:
+        for line in lines:
+            print(line, flush=True)
+        self.lines += lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, seconds: checks that the bench runs; its figures mean nothing"
+    )
     args = parser.parse_args()
+    sizes = QUICK if args.quick else Sizes()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-
-    collection = bench_collection(
-        num_instances=10_000, horizon=300, baseline_instances=2_000, threads=args.threads
-    )  # the paper's train set
-    q_learning = bench_q_learning(
-        num_instances=10_000, horizon=400, baseline_instances=500, threads=args.threads
-    )  # paper scale
-    model_config = ModelConfig(d_model=128, n_layers=3, n_heads=4, max_steps=300)
-    model = HeadlessTransformer(model_config).eval()
-    evaluation = bench_evaluation(model, num_instances=100, horizon=300, num_actions=20)
-    dark_config = ModelConfig(d_model=64, n_layers=3, n_heads=4, max_steps=200, observation_kind="discrete",
-                              observation_size=81)  # fmt: skip
-    dark_evaluation = bench_evaluation(
-        HeadlessTransformer(dark_config).eval(), num_instances=50, horizon=800, num_actions=50, observations=81
-    )
-    peak = matmul_flops(torch.device("cpu"), torch.float32, size=1024)
-    training = bench_training(model_config, batch_size=16, steps=10, tmp=Path("runs/bench-store"))
-    memory = bench_paper_scale_memory(args.threads, Path("runs/bench-paper"))
-
-    hardware = f"{platform.processor() or platform.machine()}, {args.threads} torch threads, torch {torch.__version__}"
-    lines = [
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    command = f"python benchmarks/bench.py --threads {args.threads}{' --quick' if args.quick else ''}"
+    report = Report()
+    report.row(
         "# Benchmarks",
         "",
-        f"`python benchmarks/bench.py --threads {args.threads}` on {hardware}.",
+        f"`{command}` on a {cores}-core {platform.machine()} CPU, {args.threads} torch thread(s), "
+        f"torch {torch.__version__}; 1-minute load average {os.getloadavg()[0]:.1f} at the start (other jobs on",
+        "the machine lower both sides of every comparison, and the ratios with them).",
         "",
         "| what | ours | baseline | ratio |",
         "|---|---|---|---|",
-        f"| collection, Thompson Sampling, 10,000 bandits x 300 steps (env-steps/s) | {collection['vectorised']:,.0f} "
-        f"| {collection['per_instance']:,.0f} (plain per-instance loop, SyncVectorEnv, 2,000 bandits) "
-        f"| {collection['vectorised'] / collection['per_instance']:.0f}x |",
-        f"| collection, tabular Q-learning, 10,000 Darkrooms x 400 steps (env-steps/s) "
+    )
+
+    collection = bench_collection(sizes.bandits, 300, sizes.bandit_baseline, args.threads)  # the paper's train set
+    report.row(
+        f"| collection, Thompson Sampling, {sizes.bandits:,} bandits x 300 steps (env-steps/s) "
+        f"| {collection['vectorised']:,.0f} "
+        f"| {collection['per_instance']:,.0f} (plain per-instance loop, SyncVectorEnv, {sizes.bandit_baseline:,} "
+        f"bandits) | {collection['vectorised'] / collection['per_instance']:.0f}x |"
+    )
+    q_learning = bench_q_learning(sizes.rooms, 400, sizes.room_baseline, args.threads)  # paper scale
+    report.row(
+        f"| collection, tabular Q-learning, {sizes.rooms:,} Darkrooms x 400 steps (env-steps/s) "
         f"| {q_learning['vectorised']:,.0f} "
-        f"| {q_learning['per_instance']:,.0f} (plain per-instance loop, SyncVectorEnv, 500 rooms) "
-        f"| {q_learning['vectorised'] / q_learning['per_instance']:.0f}x |",
-        f"| in-context evaluation, bandit (d_model 128, 3 layers, window 300), 100 bandits x 300 steps, 20 arms "
-        f"(steps/s) | {evaluation['kv_cache']:,.0f} (KV cache) | {evaluation['full_recompute']:,.0f} (full recompute) "
-        f"| {evaluation['kv_cache'] / evaluation['full_recompute']:.1f}x |",
-        f"| in-context evaluation, Darkroom (d_model 64, 3 layers, window 200, re-encode every 50), 50 rooms x 800 "
-        f"steps (steps/s) | {dark_evaluation['kv_cache']:,.0f} (KV cache) "
+        f"| {q_learning['per_instance']:,.0f} (plain per-instance loop, SyncVectorEnv, {sizes.room_baseline:,} rooms) "
+        f"| {q_learning['vectorised'] / q_learning['per_instance']:.0f}x |"
+    )
+    model_config = ModelConfig(d_model=128, n_layers=3, n_heads=4, max_steps=300)
+    model = HeadlessTransformer(model_config).eval()
+    evaluation = bench_evaluation(model, sizes.eval_bandits, sizes.eval_bandit_steps, num_actions=20)
+    report.row(
+        f"| in-context evaluation, bandit (d_model 128, 3 layers, window 300), {sizes.eval_bandits:,} bandits x "
+        f"{sizes.eval_bandit_steps:,} steps, 20 arms (steps/s) | {evaluation['kv_cache']:,.0f} (KV cache) "
+        f"| {evaluation['full_recompute']:,.0f} (full recompute) "
+        f"| {evaluation['kv_cache'] / evaluation['full_recompute']:.1f}x |"
+    )
+    dark_config = ModelConfig(d_model=64, n_layers=3, n_heads=4, max_steps=200, observation_kind="discrete",
+                              observation_size=81)  # fmt: skip
+    dark_evaluation = bench_evaluation(
+        HeadlessTransformer(dark_config).eval(), sizes.eval_rooms, sizes.eval_room_steps, 50, observations=81
+    )
+    report.row(
+        f"| in-context evaluation, Darkroom (d_model 64, 3 layers, window 200, re-encode every 50), "
+        f"{sizes.eval_rooms:,} rooms x {sizes.eval_room_steps:,} steps (steps/s) "
+        f"| {dark_evaluation['kv_cache']:,.0f} (KV cache) "
         f"| {dark_evaluation['full_recompute']:,.0f} (full recompute) "
-        f"| {dark_evaluation['kv_cache'] / dark_evaluation['full_recompute']:.1f}x |",
-        "",
-        "Training, d_model 128, 3 layers, batch 16 x 320 tokens, fp32:",
-        "",
+        f"| {dark_evaluation['kv_cache'] / dark_evaluation['full_recompute']:.1f}x |"
+    )
+
+    report.row("", f"Training, d_model 128, 3 layers, batch {sizes.train_batch} x 320 tokens, fp32:", "")
+    peak = matmul_flops(torch.device("cpu"), torch.float32, size=sizes.matmul_size)
+    training = bench_training(model_config, sizes.train_batch, sizes.train_steps, tmp=Path("runs/bench-store"))
+    shutil.rmtree("runs/bench-store", ignore_errors=True)
+    report.row(
         f"- {training['tokens_per_second']:,.0f} tokens/s ({1e3 / training['step_ms']:.2f} optimizer steps/s)",
         f"- data loading {100 * training['data_fraction']:.1f}% of step time",
         f"- model FLOP utilisation {100 * training['model_flops'] / peak:.0f}% of this machine's measured fp32 "
-        f"matmul throughput ({peak / 1e9:.0f} GFLOP/s, 1024x1024 matmul, same run)",
-    ]
-    lines += ["", "Peak resident memory at the paper's scale, each in its own process:", ""]
-    lines += ["| run | wall time | peak RSS |", "|---|---|---|"]
-    lines += [f"| {what} | {seconds:.0f} s | {rss:.2f} GiB |" for what, (seconds, rss) in memory.items()]
-    lines += [
+        f"matmul throughput ({peak / 1e9:.0f} GFLOP/s, {sizes.matmul_size}x{sizes.matmul_size} matmul, same run)",
+    )
+
+    if sizes.quick:
+        report.row("", "Wall time at tiny scale, each run in this process (--quick: no peak RSS):", "")
+    else:
+        report.row("", "Peak resident memory at the paper's scale, each run in its own process:", "")
+    report.row("| run | wall time | peak RSS |", "|---|---|---|")
+    bench_paper_scale_memory(args.threads, Path("runs/bench-paper"), sizes, report)
+    report.row(
         "",
         "Collection: each side best of three runs. The baselines are the plain per-instance learners",
         "a user would write (`PlainThompsonSampling`, `PlainQLearning` in this file: one numpy call per",
         "decision), stepped through gymnasium's SyncVectorEnv; their speed per step does not depend on",
-        "how many instances they loop over, so they run on the first 2,000 bandits / 500 rooms.",
+        "how many instances they loop over, so they run on the first instances only.",
         "Ours is the collector's own path (`collect.run_source`): independent chunks of 2,500",
         "instances, run side by side on threads (numpy releases the GIL in its array loops; the",
         "histories are the same on any number of threads); the per-instance loops are one thread.",
         "Thompson Sampling is bounded by Beta sampling, which both sides pay: one Beta draw per",
         "available arm and step (the baseline's `Generator.beta` on its arms; ours one float32",
-        "`standard_gamma` call for all arms of a chunk, Beta = X / (X + Y), 13% faster per step than",
-        "float64 `Generator.beta` on the same arrays; we skip padded arms).",
+        "`standard_gamma` call for all arms of a chunk, Beta = X / (X + Y); we skip padded arms).",
         "Q-learning's step is array indexing. The full-recompute baseline re-runs the whole window",
-        "(prompt + history) for every action, as the reference implementation does.",
-    ]
-    args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        "(prompt + history) for every action, as the reference implementation does. The Darkroom store",
+        "is collected with the `darkroom-paper` preset's own collection config, so training reuses it.",
+    )
+    report.row("", f"1-minute load average at the end: {os.getloadavg()[0]:.1f}.")
+    atomic_write_text(args.out, "\n".join(report.lines) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

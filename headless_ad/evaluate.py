@@ -39,8 +39,8 @@ class TemperatureSchedule:
 
     Why anneal: a source like epsilon-greedy Q-learning explores by its episode count, and a
     sliding window cannot tell the model how long it has acted, so a distilled policy keeps its
-    source's early exploration wherever its context still looks early (see the README's Darkroom
-    section). Counting episodes needs episode ends, so tasks with one long episode keep `start`.
+    source's early exploration wherever its context still looks early (see
+    docs/experiments/darkroom.md). Counting episodes needs episode ends, so tasks with one long episode keep `start`.
     """
 
     start: float = 1.0

@@ -82,7 +82,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             seq_len=200,
             start_window_share=0.2,
             # Every 16th episode per window: a 200-step window spans Q-learning's whole learning
-            # phase, 16x steeper than its own curve (see README).
+            # phase, 16x steeper than its own curve (see docs/design.md).
             episode_stride=16,
             total_steps=6_000,
             eval_every=0,
@@ -91,7 +91,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             eval_suites=("test_goals/test", "train_goals/train"),
             # Annealed from 0.8 to 0.3 over each room's first 200 episodes: a sliding window cannot
             # tell the model how long it has acted, so it keeps Q-learning's early exploration on far
-            # goals. Chosen on validation rooms (train goals, test actions, seed 77; see README).
+            # goals. Chosen on validation rooms (train goals, test actions, seed 77; see docs/design.md).
             sample_temperature=0.8,
             final_sample_temperature=0.3,
             anneal_episodes=200,
@@ -126,7 +126,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         for_task(
             PAPER,
             "darkroom",
-            # The CPU preset's data recipe (measured on CPU only; see README): 4,000-step histories
+            # The CPU preset's data recipe (measured on CPU only; see docs/design.md): 4,000-step histories
             # of rooms with 25-50 train actions, every 16th episode per window, the prompt key bias.
             CollectConfig(num_instances=10_000, task="darkroom", horizon=4_000, train_suite="min_actions=25"),
             model=replace(PAPER.model, prompt_key_bias=True),
