@@ -18,10 +18,10 @@ from envs.darkroom import Darkroom, DarkroomVectorEnv, centre_cell
 from headless_ad.episode_gifs import episode_bounds
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
+from headless_ad.tasks.action_sets import ACTION_SETS, ActionSet, instance_action_lists, named_action_set
 from headless_ad.tasks.base import SpecKey, Task, apply_spec, suite_field
 
 GoalSet = Literal["train", "test"]
-ActionSet = Literal["train", "train_permuted", "test_50", "test", "all"]
 LAST_EPISODES = 50
 
 
@@ -48,8 +48,8 @@ class DarkroomSuite:
             raise ValueError("num_instances, horizon and episode_len must be >= 1")
         if self.goals not in ("train", "test"):
             raise ValueError(f"unknown goal set {self.goals!r} (train, test)")
-        if self.actions not in ("train", "train_permuted", "test_50", "test", "all"):
-            raise ValueError(f"unknown action set {self.actions!r} (train, train_permuted, test_50, test, all)")
+        if self.actions not in ACTION_SETS:
+            raise ValueError(f"unknown action set {self.actions!r} ({', '.join(ACTION_SETS)})")
         if not 0 <= self.min_actions <= self.action_set.size:
             raise ValueError(
                 f"min_actions must be in [0, {self.action_set.size}] (the {self.actions!r} set), got {self.min_actions}"
@@ -80,13 +80,8 @@ class DarkroomSuite:
     @property
     def action_set(self) -> np.ndarray:
         """The action-sequence indices this suite's instances draw from, in their base order."""
-        return {
-            "train": self.splits["train_actions"],
-            "train_permuted": self.splits["train_actions"],
-            "test_50": self.splits["test_actions"][:50],
-            "test": self.splits["test_actions"],
-            "all": np.arange(5**self.action_seq_len),
-        }[self.actions]
+        splits = self.splits
+        return named_action_set(self.actions, splits["train_actions"], splits["test_actions"], 5**self.action_seq_len)
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """(goals (N,), action lists (N, K), -1 past an instance's own actions); row i depends only
@@ -94,15 +89,8 @@ class DarkroomSuite:
         rng = np.random.default_rng(self.seed)
         goal_set = self.splits[f"{self.goals}_goals"]
         goals = goal_set[rng.integers(0, goal_set.size, self.num_instances)]
-        base = self.action_set
-        actions = np.broadcast_to(base, (self.num_instances, base.size))
-        if self.actions == "train_permuted" or self.min_actions:
-            # An independent order per instance: argsort of uniform keys is a uniform permutation.
-            actions = np.take_along_axis(actions, rng.random(actions.shape).argsort(axis=1), axis=1)
-        if self.min_actions:
-            sizes = rng.integers(self.min_actions, base.size + 1, self.num_instances)
-            actions = np.where(np.arange(base.size)[None, :] < sizes[:, None], actions, -1)
-        return goals, np.ascontiguousarray(actions)
+        permuted = self.actions == "train_permuted"
+        return goals, instance_action_lists(rng, self.action_set, self.num_instances, permuted, self.min_actions)
 
 
 class DarkroomTask(Task):

@@ -29,12 +29,11 @@ from envs.minigrid import (
 from headless_ad.episode_gifs import episode_bounds
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
+from headless_ad.tasks.action_sets import ACTION_SETS, ActionSet, instance_action_lists, named_action_set
 from headless_ad.tasks.base import SpecKey, Task, apply_spec, suite_field
 from headless_ad.tasks.darkroom import LAST_EPISODES, DarkroomTask
 
 LayoutSet = Literal["train", "test"]
-ActionSet = Literal["train", "train_permuted", "test_50", "test", "all"]
-ACTION_SETS = ("train", "train_permuted", "test_50", "test", "all")
 TRAIN_LAYOUT_SHARE = 0.8
 
 
@@ -82,13 +81,7 @@ class MiniGridSuite:
     @property
     def action_set(self) -> np.ndarray:
         """The macro indices this suite's instances draw from, in their base order."""
-        return {
-            "train": self.splits["train_actions"],
-            "train_permuted": self.splits["train_actions"],
-            "test_50": self.splits["test_actions"][:50],
-            "test": self.splits["test_actions"],
-            "all": np.arange(NUM_SEQUENCES),
-        }[self.actions]
+        return named_action_set(self.actions, self.splits["train_actions"], self.splits["test_actions"], NUM_SEQUENCES)
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """(layout seeds (N,), action lists (N, K), -1 past an instance's own actions); row i
@@ -96,14 +89,8 @@ class MiniGridSuite:
         rng = np.random.default_rng(self.seed)
         layout_set = self.splits[f"{self.layouts}_layouts"]
         layouts = layout_set[rng.integers(0, layout_set.size, self.num_instances)]
-        base = self.action_set
-        actions = np.broadcast_to(base, (self.num_instances, base.size))
-        if self.actions == "train_permuted" or self.min_actions:
-            actions = np.take_along_axis(actions, rng.random(actions.shape).argsort(axis=1), axis=1)
-        if self.min_actions:
-            sizes = rng.integers(self.min_actions, base.size + 1, self.num_instances)
-            actions = np.where(np.arange(base.size)[None, :] < sizes[:, None], actions, -1)
-        return layouts, np.ascontiguousarray(actions)
+        permuted = self.actions == "train_permuted"
+        return layouts, instance_action_lists(rng, self.action_set, self.num_instances, permuted, self.min_actions)
 
 
 @cache
