@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from headless_ad.model import ModelConfig, action_width
+
 
 def random_action_embeddings(
     batch_size: int,
@@ -38,6 +40,37 @@ def random_action_embeddings(
     return (q * signs.unsqueeze(1)).transpose(1, 2).contiguous()
 
 
+class ActionSetTooLarge(ValueError):
+    """An indexed (AD) head has fewer outputs than the instances have actions: it cannot act there."""
+
+
+def action_vectors(
+    config: ModelConfig,
+    num_instances: int,
+    num_actions: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    permute: bool = False,
+) -> torch.Tensor:
+    """(num_instances, num_actions, width) vectors standing for each instance's actions, as the
+    model's config wants them: fresh random embeddings (orthonormal, or N(0, I) for the Gaussian
+    ablation) for a headless model; one-hot rows of the indexed head for AD, action i -> index i,
+    or -> a random index per instance with `permute` (AD-permuted)."""
+    width = action_width(config)
+    if config.head == "indexed":
+        if num_actions > config.num_actions:
+            raise ActionSetTooLarge(f"{num_actions} actions, more than the indexed head's {config.num_actions} outputs")
+        if permute:
+            scores = torch.rand(num_instances, config.num_actions, generator=generator, device=device)
+            index = scores.argsort(dim=1)[:, :num_actions]
+        else:
+            index = torch.arange(num_actions, device=device).expand(num_instances, -1)
+        return F.one_hot(index, width).float()
+    if config.gaussian_actions:
+        return torch.randn(num_instances, num_actions, width, generator=generator, device=device)
+    return random_action_embeddings(num_instances, num_actions, width, generator, device, config.orthonormal_actions)
+
+
 def with_no_action_row(embeddings: torch.Tensor) -> torch.Tensor:
     """Append a zero row so that action index -1 ("no previous action") embeds to zeros."""
     return torch.cat([embeddings, embeddings.new_zeros(embeddings.shape[0], 1, embeddings.shape[2])], dim=1)
@@ -51,13 +84,15 @@ def embed_actions(embeddings_with_no_action: torch.Tensor, actions: torch.Tensor
     )
 
 
-Similarity = Literal["dot", "cosine"]
+Similarity = Literal["dot", "cosine", "euclidean"]
 
 
 @dataclass(frozen=True)
 class ActionScoring:
     """How an output vector scores the available actions: logits = similarity / temperature,
-    times log(number of available actions) when `scale_by_log_actions`.
+    times log(number of available actions) when `scale_by_log_actions`. `euclidean` scores by
+    minus the squared distance (nearest action first), as the MSE loss needs. An indexed (AD)
+    head's outputs are its logits, whatever this says (see `scoring_for`).
 
     The log scaling (as in Scalable-Softmax, Nakanishi 2025) keeps the softmax from flattening
     as the action set grows: with K near-equal distractors, the best action's share falls like
@@ -82,10 +117,19 @@ def action_logits(
     if scoring.similarity == "cosine":
         outputs = F.normalize(outputs, dim=-1)
         embeddings = F.normalize(embeddings, dim=-1)
-    logits = torch.einsum("btd,bad->bta", outputs, embeddings) / scoring.temperature
+    logits = torch.einsum("btd,bad->bta", outputs, embeddings)
+    if scoring.similarity == "euclidean":  # -|o - e|^2 = 2 o.e - |o|^2 - |e|^2
+        logits = 2 * logits - outputs.square().sum(-1, keepdim=True) - embeddings.square().sum(-1)[:, None, :]
+    logits = logits / scoring.temperature
     if scoring.scale_by_log_actions:
         logits = logits * torch.log(action_mask.sum(dim=1).clamp(min=2).to(logits.dtype))[:, None, None]
     return logits.masked_fill(~action_mask.unsqueeze(1), float("-inf"))
+
+
+def scoring_for(config: ModelConfig, scoring: ActionScoring) -> ActionScoring:
+    """The scoring a model acts and trains with: an indexed head's outputs are its logits (dot
+    products with one-hot rows), so the configured similarity and temperature do not apply."""
+    return ActionScoring() if config.head == "indexed" else scoring
 
 
 def select_actions(

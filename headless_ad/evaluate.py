@@ -16,9 +16,11 @@ import torch
 
 from headless_ad.action_embeddings import (
     ActionScoring,
+    ActionSetTooLarge,
     action_logits,
+    action_vectors,
     embed_actions,
-    random_action_embeddings,
+    scoring_for,
     select_actions,
     with_no_action_row,
 )
@@ -105,9 +107,8 @@ class ModelAgent:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.action_mask = torch.as_tensor(action_mask, device=self.device)
         num_envs, num_actions = action_mask.shape
-        self.embeddings = random_action_embeddings(
-            num_envs, num_actions, model.config.d_model, self.generator, self.device, model.config.orthonormal_actions
-        )
+        # Raises ActionSetTooLarge where an indexed (AD) head has fewer outputs than the actions.
+        self.embeddings = action_vectors(model.config, num_envs, num_actions, self.generator, self.device)
         self.embeddings_with_no_action = with_no_action_row(self.embeddings)
         self.cache = KVCache(model.config, num_envs, num_actions + self.window, self.device, self.embeddings.dtype)
         self.observations: list[torch.Tensor] = []
@@ -192,11 +193,17 @@ class SuiteResult:
     task: Task
     spec: Suite
     rollouts: dict[str, Rollout] = field(default_factory=dict)
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    """Agents that cannot act on this suite, with the reason (an AD head narrower than its action sets)."""
 
     def metric(self, agent: str) -> float:
+        if agent in self.not_applicable:
+            return float("nan")
         return self.task.metric(self.rollouts[agent])
 
     def extra_metrics(self, agent: str) -> dict[str, float]:
+        if agent in self.not_applicable:
+            return {}
         return self.task.extra_metrics(self.spec, self.rollouts[agent])
 
     def normalized(self, agent: str) -> float:
@@ -249,7 +256,11 @@ def format_table(results: list[SuiteResult], agents: list[str]) -> str:
     for result in results:
         cells = [result.suite, *[f"{result.metric(a):.2f}" for a in agents]]
         cells += [f"{result.normalized(a):.3f}" for a in model_agents]
+        cells = ["n/a" if cell == "nan" and result.not_applicable else cell for cell in cells]
         lines.append("| " + " | ".join(cells) + " |")
+    reasons = sorted({f"{r.suite}: {reason}" for r in results for reason in r.not_applicable.values()})
+    if reasons:
+        lines += ["", *[f"n/a on {reason}" for reason in reasons]]
     extra_rows = [
         (result.suite, agent, name, value)
         for result in results
@@ -309,9 +320,12 @@ def evaluate_in_context(
     for name, suite in suites.items():
         result = SuiteResult(name, task, suite, dict(baselines[name]))
         for selection in selections:
-            result.rollouts[f"model_{selection}"] = run_model(
-                task, suite, model, selection, scoring, seed, sample_temperature, on_step
-            )
+            try:
+                result.rollouts[f"model_{selection}"] = run_model(
+                    task, suite, model, selection, scoring, seed, sample_temperature, on_step
+                )
+            except ActionSetTooLarge as error:
+                result.not_applicable[f"model_{selection}"] = f"the model cannot act here: {error}"
         results.append(result)
     return results
 
@@ -415,7 +429,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
             suites,
             baselines,
             config.selection,
-            ActionScoring(**train_config["scoring"]),
+            scoring_for(model.config, ActionScoring(**train_config["scoring"])),
             config.seed,
             temperature,
             bar.update,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from headless_ad.action_embeddings import ActionScoring, action_logits
 
@@ -19,17 +18,26 @@ def headless_loss(
     targets: torch.Tensor,
     scoring: ActionScoring,
     kind: LossKind = "infonce",
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and logits for output vectors (B, T, D) against target actions (B, T).
 
     InfoNCE is cross-entropy over the *available* actions only, with the taken action as the
     positive: unavailable actions are masked out of the softmax. The MSE ablation regresses the
-    output onto the target's embedding directly (the paper's weaker alternative).
+    output onto the target's embedding directly (the paper's weaker alternative): the loss is the
+    mean squared Euclidean distance. `label_smoothing` moves that share of the target's
+    probability evenly onto the available actions (never onto unavailable ones).
     """
     logits = action_logits(outputs, embeddings, action_mask, scoring)
     if kind == "infonce":
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        log_probs = torch.log_softmax(logits, dim=-1)
+        nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        loss = nll.mean()
+        if label_smoothing > 0:
+            available = action_mask.unsqueeze(1).expand_as(log_probs)
+            uniform = -torch.where(available, log_probs, 0.0).sum(-1) / available.sum(-1)
+            loss = (1 - label_smoothing) * loss + label_smoothing * uniform.mean()
     else:
         target_vectors = torch.gather(embeddings, 1, targets.unsqueeze(-1).expand(-1, -1, embeddings.shape[-1]))
-        loss = F.mse_loss(outputs, target_vectors)
+        loss = (outputs - target_vectors).square().sum(-1).mean()
     return loss, logits

@@ -68,6 +68,33 @@ class ModelConfig:
     transition_tokens: bool = True
     """With observations, also feed the previous observation and the previous step's episode end
     (see the module docstring); no effect on tasks without observations."""
+    head: Literal["headless", "indexed"] = "headless"
+    """headless: Headless-AD (random action embeddings in, an action vector out). indexed: the AD
+    baseline, the same transformer with a learned embedding per action index for the taken actions
+    and a linear classifier over `num_actions` indices (no action-set prompt)."""
+    num_actions: int = 0
+    """Width of the indexed head (index i = the instance's i-th action); 0 = the training
+    histories' widest action set. Suites with more actions are reported as n/a."""
+    action_prompt: bool = True
+    """Prepend the available actions' embeddings as a prompt (ablation: False). The indexed head
+    never has one."""
+    gaussian_actions: bool = False
+    """Ablation: action embeddings drawn from N(0, I), unnormalised, instead of orthonormal ones."""
+    action_dim: int = 0
+    """Width of the random action embeddings, independent of d_model (projected in and out of the
+    residual stream), so that more actions can be orthonormal at small widths; 0 = d_model."""
+
+
+def action_width(config: ModelConfig) -> int:
+    """Width of the action vectors the model reads and writes: the indexed head's one-hot rows
+    (num_actions), else the random embeddings' (action_dim, or d_model)."""
+    if config.head == "indexed":
+        return config.num_actions
+    return config.action_dim or config.d_model
+
+
+def uses_prompt(config: ModelConfig) -> bool:
+    return config.head == "headless" and config.action_prompt
 
 
 def _rotary_tables(head_dim: int, max_positions: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,12 +189,18 @@ class HeadlessTransformer(nn.Module):
         super().__init__()
         if config.d_model % config.n_heads or (config.d_model // config.n_heads) % 2:
             raise ValueError("d_model must split into n_heads heads of even width")
+        if config.head not in ("headless", "indexed"):
+            raise ValueError(f"unknown model head {config.head!r} (headless, indexed)")
+        if config.head == "indexed" and config.num_actions < 1:
+            raise ValueError("the indexed head needs num_actions >= 1")
         self.config = config
         d = config.d_model
-        self.prompt_in = nn.Linear(d, d)
-        self.action_in = nn.Linear(d, d, bias=False)
+        width = action_width(config)
+        # An indexed model's action vectors are one-hot rows: action_in is its learned action table.
+        self.prompt_in = nn.Linear(width, d) if uses_prompt(config) else None
+        self.action_in = nn.Linear(width, d, bias=False)
         self.reward_in = nn.Linear(1, d)
-        self.action_reward_in = nn.Linear(d, d, bias=False) if config.reward_gated_action else None
+        self.action_reward_in = nn.Linear(width, d, bias=False) if config.reward_gated_action else None
         self.observation_in = self._observation_encoder(config, extra_rows=0)
         self.prev_observation_in: nn.Module | None = None
         self.episode_start: nn.Parameter | None = None
@@ -177,7 +210,8 @@ class HeadlessTransformer(nn.Module):
             self.episode_start = nn.Parameter(torch.zeros(d))
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = nn.RMSNorm(d)
-        self.head = nn.Linear(d, d, bias=False)
+        # Against one-hot action vectors the output's entries are the logits: AD's classifier.
+        self.head = nn.Linear(d, width, bias=False)
         cos, sin = _rotary_tables(d // config.n_heads, config.max_steps + 1, config.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -258,7 +292,11 @@ class HeadlessTransformer(nn.Module):
         action_set (B, K, D) with action_set_mask (B, K); the history tensors cover T steps.
         With a `cache`, the keys and values are kept so that `decode` can continue from here.
         """
-        prompt = self.prompt_in(action_set)
+        if self.prompt_in is None:  # no prompt tokens at all: the sequence is the history alone
+            action_set, action_set_mask = action_set[:, :0], action_set_mask[:, :0]
+            prompt = action_set.new_zeros(action_set.shape[0], 0, self.config.d_model)
+        else:
+            prompt = self.prompt_in(action_set)
         steps = self.step_tokens(observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones)
         num_prompt, num_steps = prompt.shape[1], steps.shape[1]
         if num_steps > self.config.max_steps:

@@ -20,7 +20,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
+from headless_ad.action_embeddings import ActionScoring, action_vectors, embed_actions, scoring_for, with_no_action_row
 from headless_ad.checkpoints import (
     CHECKPOINT_VERSION,
     CheckpointError,
@@ -44,6 +44,7 @@ from headless_ad.hardware import resolve_device, resolve_precision
 from headless_ad.histories import WindowSampler
 from headless_ad.locks import exclusive_lock
 from headless_ad.losses import LossKind, headless_loss
+from headless_ad.methods import check_indexed_training
 from headless_ad.model import HeadlessTransformer, ModelConfig
 from headless_ad.progress import progress_bar
 from headless_ad.runs import (
@@ -141,6 +142,15 @@ class TrainConfig:
     """Optimizer steps between checkpoints (one file, replaced atomically; also written at the end)."""
     resume: bool = False
     """Continue runs/<run_name>/checkpoint.pt."""
+    label_smoothing: float = 0.0
+    """Share of the target's probability spread evenly over the available actions (cross-entropy
+    and InfoNCE; 0 = off)."""
+    permute_actions: bool = False
+    """With --model.head indexed: map each training window's actions to a fresh random permutation
+    of the head's indices (AD-permuted, the paper's motivating experiment)."""
+    mixed_action_counts: bool = False
+    """With --model.head indexed: allow histories with different action counts (AD trains per
+    action set otherwise, and such a store fails at once)."""
 
     @property
     def temperature_schedule(self) -> TemperatureSchedule:
@@ -176,7 +186,10 @@ class TrainConfig:
                 0 <= self.warmup_steps <= self.total_steps,
                 f"--warmup-steps {self.warmup_steps} must be in [0, --total-steps {self.total_steps}]",
             ),
-            (self.scoring.similarity in ("dot", "cosine"), "--scoring.similarity must be dot or cosine"),
+            (
+                self.scoring.similarity in ("dot", "cosine", "euclidean"),
+                "--scoring.similarity must be dot, cosine or euclidean",
+            ),
             (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
             (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
             (self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}"),
@@ -196,6 +209,21 @@ class TrainConfig:
                 f"--grad-clip must be finite and > 0 (the largest gradient norm kept), got {self.grad_clip}",
             ),
             (self.threads >= 0, f"--threads must be >= 0, got {self.threads}"),
+            (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (
+                self.loss != "mse" or self.scoring.similarity == "euclidean",
+                "--loss mse regresses onto the target's embedding: select the nearest action with "
+                "--scoring.similarity euclidean",
+            ),
+            (
+                self.model.head == "headless" or self.loss == "infonce",
+                "--model.head indexed is trained with cross-entropy: --loss infonce",
+            ),
+            (
+                self.model.head == "indexed" or not (self.permute_actions or self.mixed_action_counts),
+                "--permute-actions and --mixed-action-counts are for --model.head indexed",
+            ),
+            (self.model.action_dim >= 0, f"--model.action-dim must be >= 0, got {self.model.action_dim}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -210,6 +238,12 @@ class TrainConfig:
         train_suite = task.train_suite(
             self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.train_suite
         )
+        if self.model.head == "indexed":
+            counts = task.make_env(train_suite).action_mask.sum(axis=1)
+            source = f"the training suite ({self.collect.train_suite or 'the task default'})"
+            check_indexed_training(
+                counts, self.model.num_actions, self.permute_actions, self.mixed_action_counts, source
+            )
         for name in self.eval_suites:
             suite = task.parse_suite(
                 name, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed
@@ -396,6 +430,14 @@ def train_locked(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             )
         ),
     )
+    if model_config.head == "indexed":
+        counts = np.asarray(store.action_mask).sum(axis=1)
+        check_indexed_training(
+            counts, model_config.num_actions, config.permute_actions, config.mixed_action_counts, str(store.path)
+        )
+        if not model_config.num_actions:
+            model_config = dataclasses.replace(model_config, num_actions=store.max_actions)
+    scoring = scoring_for(model_config, config.scoring)
     model = HeadlessTransformer(model_config).to(device)
     # Same seed on every rank, so the replicas start equal (DDP also broadcasts rank 0's weights).
     trained = model if world.world_size == 1 else torch.nn.parallel.DistributedDataParallel(model)
@@ -501,7 +543,7 @@ def train_locked(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
         start = time.perf_counter()
         evaluated = ema.module if ema is not None else model
         results = evaluate_in_context(
-            task, evaluated, suites, baselines, ("argmax", "sample"), config.scoring, config.seed + 1,
+            task, evaluated, suites, baselines, ("argmax", "sample"), scoring, config.seed + 1,
             config.temperature_schedule,
         )  # fmt: skip
         for result in results:
@@ -532,13 +574,8 @@ def train_locked(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
         batch = sampler.sample()
         data_seconds += time.perf_counter() - data_start
         # Drawn for the global batch on every rank (same generator), each keeping its own rows.
-        embeddings = random_action_embeddings(
-            config.batch_size,
-            store.max_actions,
-            model_config.d_model,
-            embedding_generator,
-            device,
-            orthonormal=model_config.orthonormal_actions,
+        embeddings = action_vectors(
+            model_config, config.batch_size, store.max_actions, embedding_generator, device, config.permute_actions
         )[sampler.shard_rows]
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             outputs = trained(
@@ -552,7 +589,7 @@ def train_locked(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             )
         loss, logits = headless_loss(
             outputs.float(), embeddings, batch.action_mask, batch.targets,
-            config.scoring, config.loss,
+            scoring, config.loss, config.label_smoothing,
         )  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,170 @@
+"""The AD baseline and the ablations: each switch changes exactly what it claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from headless_ad.action_embeddings import (
+    ActionScoring,
+    ActionSetTooLarge,
+    action_logits,
+    action_vectors,
+    embed_actions,
+    with_no_action_row,
+)
+from headless_ad.evaluate import ModelAgent
+from headless_ad.losses import headless_loss
+from headless_ad.methods import check_indexed_training, method_name
+from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
+
+VARIANTS = {
+    "headless": {},
+    "indexed": {"head": "indexed", "num_actions": 8},
+    "no prompt": {"action_prompt": False},
+    "gaussian": {"gaussian_actions": True},
+    "action_dim": {"action_dim": 12, "reward_gated_action": True},
+}
+
+
+def make_model(max_steps: int = 10, **kwargs) -> HeadlessTransformer:
+    torch.manual_seed(0)
+    return HeadlessTransformer(ModelConfig(d_model=16, n_layers=2, n_heads=2, max_steps=max_steps, **kwargs)).eval()
+
+
+def inputs(model: HeadlessTransformer, batch: int = 3, actions: int = 6, steps: int = 10):
+    generator = torch.Generator().manual_seed(1)
+    vectors = action_vectors(model.config, batch, actions, generator)
+    mask = torch.ones(batch, actions, dtype=torch.bool)
+    mask[0, 4:] = False
+    prev_actions = torch.randint(0, 4, (batch, steps), generator=generator)
+    prev_actions[:, 0] = -1
+    return vectors, mask, embed_actions(with_no_action_row(vectors), prev_actions), torch.rand(batch, steps)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kv_cache_decoding_equals_full_forward(variant: str) -> None:
+    model = make_model(**VARIANTS[variant])
+    vectors, mask, taken, rewards = inputs(model)
+    with torch.no_grad():
+        full = model(vectors, mask, None, taken, rewards)
+        cache = KVCache(model.config, 3, 6 + 10, torch.device("cpu"), torch.float32)
+        outputs = [model(vectors, mask, None, taken[:, :1], rewards[:, :1], cache=cache)[:, 0]]
+        outputs += [model.decode(cache, None, taken[:, t : t + 1], rewards[:, t : t + 1]) for t in range(1, 10)]
+    torch.testing.assert_close(torch.stack(outputs, 1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["indexed", "no prompt"])
+def test_without_a_prompt_the_sequence_is_the_history_alone(variant: str) -> None:
+    model = make_model(**VARIANTS[variant])
+    vectors, mask, taken, rewards = inputs(model)
+    cache = KVCache(model.config, 3, 6 + 10, torch.device("cpu"), torch.float32)
+    with torch.no_grad():
+        out = model(vectors, mask, None, taken, rewards, cache=cache)
+        # The action set reaches the model only through the taken actions: other rows change nothing.
+        other = model(vectors + torch.randn_like(vectors), mask, None, taken, rewards)
+    assert cache.prompt_length == 0 and cache.length == 10
+    torch.testing.assert_close(out, other)
+    assert model.prompt_in is None
+    with_prompt = make_model()
+    vectors, mask, taken, rewards = inputs(with_prompt)
+    cache = KVCache(with_prompt.config, 3, 6 + 10, torch.device("cpu"), torch.float32)
+    with torch.no_grad():
+        with_prompt(vectors, mask, None, taken, rewards, cache=cache)
+    assert cache.prompt_length == 6 and cache.length == 16
+
+
+def test_gaussian_embeddings_are_unnormalised_and_not_orthonormal() -> None:
+    config = ModelConfig(d_model=64, gaussian_actions=True)
+    vectors = action_vectors(config, 200, 10, torch.Generator().manual_seed(0))
+    gram = vectors @ vectors.transpose(1, 2)
+    assert not torch.allclose(gram, torch.eye(10).expand_as(gram), atol=0.1)
+    # N(0, I): squared norms average the dimension, entries have unit variance.
+    assert abs(vectors.square().sum(-1).mean().item() - 64) < 2
+    assert abs(vectors.std().item() - 1) < 0.02
+    orthonormal = action_vectors(ModelConfig(d_model=64), 20, 10, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(orthonormal @ orthonormal.transpose(1, 2), torch.eye(10).expand(20, 10, 10))
+
+
+def test_action_dim_makes_embeddings_orthonormal_beyond_d_model() -> None:
+    config = ModelConfig(d_model=16, n_heads=2, action_dim=128)
+    vectors = action_vectors(config, 2, 125, torch.Generator().manual_seed(0))
+    assert vectors.shape == (2, 125, 128)
+    torch.testing.assert_close(vectors @ vectors.transpose(1, 2), torch.eye(125).expand(2, 125, 125))
+    model = HeadlessTransformer(config)
+    assert model.head.out_features == 128 and model.action_in.in_features == 128
+
+
+def test_mse_loss_is_the_mean_squared_distance_and_selection_picks_the_nearest_action() -> None:
+    generator = torch.Generator().manual_seed(0)
+    outputs, embeddings = torch.randn(2, 5, 8, generator=generator), torch.randn(2, 4, 8, generator=generator)
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    targets = torch.randint(0, 4, (2, 5), generator=generator)
+    scoring = ActionScoring(similarity="euclidean")
+    loss, logits = headless_loss(outputs, embeddings, mask, targets, scoring, "mse")
+    expected = np.mean(
+        [((outputs[b, t] - embeddings[b, targets[b, t]]) ** 2).sum().item() for b in range(2) for t in range(5)]
+    )
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    distances = torch.cdist(outputs, embeddings)
+    torch.testing.assert_close(logits, -distances.square(), atol=1e-4, rtol=1e-4)
+    assert torch.equal(logits.argmax(-1), distances.argmin(-1))
+
+
+def test_label_smoothing_spreads_over_available_actions_only() -> None:
+    outputs, embeddings = torch.randn(1, 1, 4), torch.eye(4)[None]
+    mask = torch.tensor([[True, True, True, False]])
+    targets = torch.tensor([[1]])
+    loss, _ = headless_loss(outputs, embeddings, mask, targets, ActionScoring(), "infonce", 0.3)
+    log_probs = torch.log_softmax(outputs[0, 0, :3], -1)
+    expected = 0.7 * -log_probs[1] - 0.3 * log_probs.mean()
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_indexed_head_maps_action_i_to_output_i_and_permutes_on_request() -> None:
+    config = ModelConfig(head="indexed", num_actions=8)
+    plain = action_vectors(config, 3, 5)
+    assert torch.equal(plain.argmax(-1), torch.arange(5).expand(3, 5))
+    permuted = action_vectors(config, 50, 5, torch.Generator().manual_seed(0), permute=True).argmax(-1)
+    assert all(len(set(row.tolist())) == 5 for row in permuted)  # distinct indices per history
+    assert len({tuple(row.tolist()) for row in permuted}) > 40  # fresh per history
+    assert int(permuted.max()) >= 5  # over the whole head, not only the first 5 outputs
+    with pytest.raises(ActionSetTooLarge, match="more than the indexed head's 8"):
+        action_vectors(config, 3, 9)
+
+
+def test_indexed_head_never_selects_outside_the_instance_set() -> None:
+    model = make_model(head="indexed", num_actions=8)
+    counts = np.array([2, 5, 8, 3])
+    action_mask = np.arange(8)[None, :] < counts[:, None]
+    for selection in ("sample", "argmax"):
+        agent = ModelAgent(model, action_mask[:, : counts.max()], selection, ActionScoring(), seed=0)
+        rng = np.random.default_rng(0)
+        chosen = []
+        for _ in range(30):
+            actions = agent.act(np.zeros(4, dtype=np.int64))
+            chosen.append(actions)
+            agent.update(None, actions, rng.random(4))
+        assert (np.stack(chosen, 1) < counts[:, None]).all()
+    # logits over exactly the instance's actions: unavailable ones are -inf
+    logits = action_logits(torch.randn(4, 1, 8), agent.embeddings, agent.action_mask, ActionScoring())
+    assert torch.isinf(logits[0, 0, 2:]).all() and torch.isfinite(logits[2, 0]).all()
+
+
+def test_ad_trains_per_action_set() -> None:
+    check_indexed_training(np.array([10, 10]), 0, False, False, "store")
+    check_indexed_training(np.array([4, 9]), 10, True, False, "store")
+    with pytest.raises(ValueError, match="store has instances with 4-9 actions"):
+        check_indexed_training(np.array([4, 9]), 0, False, False, "store")
+    with pytest.raises(ValueError, match=r"more than --model\.num-actions 5"):
+        check_indexed_training(np.array([9]), 5, True, False, "store")
+
+
+def test_method_names_from_saved_configs() -> None:
+    assert method_name({"model": {}}) == "Headless-AD"
+    assert method_name({"model": {"head": "indexed"}}) == "AD"
+    assert method_name({"model": {"head": "indexed"}, "permute_actions": True}) == "AD-permuted"
+    assert method_name({"model": {"action_prompt": False}}) == "no prompt"
+    assert method_name({"model": {"gaussian_actions": True}}) == "Gaussian embeddings"
+    assert method_name({"model": {}, "loss": "mse"}) == "MSE loss"
