@@ -28,6 +28,7 @@ from headless_ad.episode_gifs import write_suite_gifs
 from headless_ad.files import atomic_output, atomic_write_text, check_writable_folder
 from headless_ad.model import HeadlessTransformer, KVCache
 from headless_ad.progress import progress_bar
+from headless_ad.results import RESULTS_FILE, evaluation_name, save_evaluation
 from headless_ad.rollout import Rollout, run_learner
 from headless_ad.tasks.base import Suite, Task, check_observation_size
 
@@ -359,6 +360,8 @@ class EvaluateConfig:
     gifs: int = 0
     """GIFs of the model's first and last episodes on the first `gifs` instances of every suite,
     beside the checkpoint (tasks that can draw their instances: minigrid); 0: none."""
+    overwrite: bool = False
+    """Replace an earlier evaluation with the same settings (its folder under <run>/evaluations/)."""
 
 
 def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
@@ -411,6 +414,12 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
     for name, suite in suites.items():
         check_observation_size(task, suite, checkpoint["model_config"]["observation_size"], f"--suites {name!r}")
+    name = evaluation_name(
+        checkpoint["step"], names, config.seed, config.num_instances, horizon, config.selection, temperature.describe()
+    )
+    results_dir = Path(config.checkpoint).parent / "evaluations" / name
+    if (results_dir / RESULTS_FILE).exists() and not config.overwrite:
+        raise FileExistsError(f"{results_dir} holds an evaluation with these settings; pass --overwrite to replace it")
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -445,6 +454,18 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         f"normalized = (M_model - M_random) / (M_{task.source_algorithm} - M_random)\n"
     )
     print(header + table)
+    description = {
+        "checkpoint": str(config.checkpoint),
+        "step": checkpoint["step"],
+        "train_config": train_config,
+        "evaluation": {
+            "suites": list(names), "seed": config.seed, "num_instances": config.num_instances, "horizon": horizon,
+            "selection": list(config.selection), "sample_temperature": temperature.describe(),
+        },
+        "wall_seconds": wall_time,
+    }  # fmt: skip
+    save_evaluation(results_dir, task, results, description, overwrite=config.overwrite)
+    print(f"per-instance results in {results_dir}")
     out_dir = Path(config.checkpoint).parent
     atomic_write_text(out_dir / "evaluation.md", header + "\n" + table + "\n")
     save_curves(results, out_dir / "evaluation_curves.npz")

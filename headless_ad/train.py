@@ -47,6 +47,7 @@ from headless_ad.losses import LossKind, headless_loss
 from headless_ad.methods import check_indexed_training
 from headless_ad.model import HeadlessTransformer, ModelConfig
 from headless_ad.progress import progress_bar
+from headless_ad.results import evaluation_name, save_evaluation
 from headless_ad.runs import (
     RUNS,
     TrainingDiverged,
@@ -360,6 +361,30 @@ def divergence_message(step: int, what: str, config: TrainConfig, checkpoint_pat
     )
 
 
+def save_final_evaluation(
+    config: TrainConfig, task: Any, run_dir: Path, results: list, step: int, wall_seconds: float
+) -> None:
+    horizon = config.eval_horizon or config.collect.horizon
+    selection = ("argmax", "sample")
+    name = evaluation_name(
+        step, config.eval_suites, config.seed + 1, config.eval_instances, horizon, selection,
+        config.temperature_schedule.describe(), prefix="train-",
+    )  # fmt: skip
+    description = {
+        "checkpoint": str(run_dir / "checkpoint.pt"),
+        "step": step,
+        "train_config": to_jsonable(config),
+        "evaluation": {
+            "suites": list(config.eval_suites), "seed": config.seed + 1, "num_instances": config.eval_instances,
+            "horizon": horizon, "selection": list(selection),
+            "sample_temperature": config.temperature_schedule.describe(),
+        },
+        "wall_seconds": wall_seconds,
+    }  # fmt: skip
+    # The same checkpoint step and settings give the same evaluation: a re-run may replace it.
+    save_evaluation(run_dir / "evaluations" / name, task, results, description, overwrite=True)
+
+
 def train(config: TrainConfig) -> Path:
     """Train (or resume) a run; returns the checkpoint path.
 
@@ -562,6 +587,8 @@ def train_locked(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
                 frames = early_and_late_frames(task, result.spec, result.rollouts["model_sample"], instance=0)
                 writer.add_images(f"eval/{result.suite}/episodes_sample", np.stack(frames), step, dataformats="NHWC")
         writer.add_scalar("perf/eval_seconds", time.perf_counter() - start, step)
+        if step == config.total_steps:  # the end-of-run evaluation, per instance, as `evaluate` saves it
+            save_final_evaluation(config, task, run_dir, results, step, time.perf_counter() - start)
         agents = [*task.baselines, "model_argmax", "model_sample"]
         tqdm.write(f"step {step}: in-context evaluation\n{format_table(results, agents)}")
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from headless_ad.__main__ import main
 from headless_ad.action_embeddings import (
     ActionScoring,
     ActionSetTooLarge,
@@ -18,6 +22,7 @@ from headless_ad.evaluate import ModelAgent
 from headless_ad.losses import headless_loss
 from headless_ad.methods import check_indexed_training, method_name
 from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
+from headless_ad.results import load_evaluation
 
 VARIANTS = {
     "headless": {},
@@ -168,3 +173,81 @@ def test_method_names_from_saved_configs() -> None:
     assert method_name({"model": {"action_prompt": False}}) == "no prompt"
     assert method_name({"model": {"gaussian_actions": True}}) == "Gaussian embeddings"
     assert method_name({"model": {}, "loss": "mse"}) == "MSE loss"
+
+
+TINY = [
+    "--collect.num-instances", "32", "--collect.horizon", "30", "--seq-len", "30",
+    "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2",
+    "--batch-size", "4", "--total-steps", "3", "--warmup-steps", "1", "--log-every", "3",
+    "--eval-every", "0", "--checkpoint-every", "3", "--eval-instances", "6", "--threads", "1",
+]  # fmt: skip
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["headless_ad", *args])
+    main()
+
+
+def test_ad_round_trip_reports_wider_suites_as_not_applicable(monkeypatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli(monkeypatch, "train", "bandit", "--run-name", "ad", *TINY, "--model.head", "indexed",
+        "--collect.train-suite", "arms=5", "--eval-suites", "num_5", "num_8")  # fmt: skip
+    out = capsys.readouterr().out
+    assert "n/a on num_8: the model cannot act here: 8 actions, more than the indexed head's 5 outputs" in out
+    [final] = (tmp_path / "runs/ad/evaluations").iterdir()
+    assert final.name.startswith("train-step3_seed1_n6_h30_argmax+sample")
+    document = load_evaluation(final)
+    assert document["suites"]["num_8"]["not_applicable"]["model_sample"].endswith("5 outputs")
+    assert "model_sample" not in document["suites"]["num_8"]["agents"]
+    assert len(document["suites"]["num_5"]["agents"]["model_sample"]["per_instance"]) == 6
+
+    cli(monkeypatch, "evaluate", "--checkpoint", "runs/ad/checkpoint.pt", "--num-instances", "5",
+        "--suites", "num_5", "num_6", "--selection", "sample")  # fmt: skip
+    out = capsys.readouterr().out
+    assert "per-instance results in runs/ad/evaluations/step3_" in out and "| n/a |" in out
+    [saved] = (tmp_path / "runs/ad/evaluations").glob("step3_*")
+    document = load_evaluation(saved)
+    agents = document["suites"]["num_5"]["agents"]
+    for entry in agents.values():  # the per-instance values average to the reported metric
+        assert np.mean(entry["per_instance"]) == pytest.approx(entry["metric"])
+        x, curves = document["curves"][entry["curve"]]
+        assert curves.shape == (5, 30) and x[-1] == 30
+        np.testing.assert_allclose(curves[:, -1], entry["per_instance"], rtol=1e-5)
+    # The same evaluation again is refused before any work; --overwrite replaces it.
+    before = (saved / "results.json").read_text()
+    with pytest.raises(SystemExit):
+        cli(monkeypatch, "evaluate", "--checkpoint", "runs/ad/checkpoint.pt", "--num-instances", "5",
+            "--suites", "num_5", "num_6", "--selection", "sample")  # fmt: skip
+    assert "pass --overwrite to replace it" in capsys.readouterr().err
+    assert (saved / "results.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model.head", "indexed"], "AD (--model.head indexed) trains per action set"),
+        (["--loss", "mse"], "--loss mse regresses onto the target's embedding"),
+        (["--permute-actions"], "--permute-actions and --mixed-action-counts are for --model.head indexed"),
+        (["--model.head", "indexed", "--collect.train-suite", "arms=9", "--model.num-actions", "5"], "more than"),
+    ],
+)
+def test_bad_method_switches_fail_in_one_line(monkeypatch, capsys, tmp_path: Path, args, message) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        cli(monkeypatch, "train", "bandit", *TINY, *args)
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # refused before any collection
+
+
+def test_darkroom_instance_metrics_average_to_its_metric() -> None:
+    from headless_ad.rollout import Rollout
+    from headless_ad.tasks import get_task
+
+    rng = np.random.default_rng(0)
+    dones = rng.random((4, 200)) < 0.1
+    rollout = Rollout(np.zeros((4, 200), int), rng.random((4, 200)).astype(np.float32), np.zeros((4, 200)), dones, None)
+    task = get_task("darkroom")
+    assert np.nanmean(task.instance_metrics(rollout)) == pytest.approx(task.metric(rollout))
+    _, curves = task.instance_curves(rollout)
+    np.testing.assert_allclose(curves.mean(axis=0), task.curve(rollout)[1])

@@ -113,3 +113,12 @@ class BanditTask(Task):
     def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         curve = rollout.regrets.cumsum(axis=1).mean(axis=0)
         return np.arange(1, curve.size + 1), curve
+
+    def instance_metrics(self, rollout: Rollout) -> np.ndarray:
+        """(N,) cumulative regret of each instance at the last step; `metric` is their mean."""
+        return rollout.regrets.sum(axis=1)
+
+    def instance_curves(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
+        """(x, (N, T)) cumulative regret of each instance per step; `curve` is their mean."""
+        curves = rollout.regrets.cumsum(axis=1)
+        return np.arange(1, curves.shape[1] + 1), curves

@@ -92,6 +92,10 @@ class Task(Protocol):
         actions were tried on the all-actions suites). Default: none."""
         return {}
 
+    # Also optional, looked up by `results.py` where present: `instance_metrics(rollout) -> (N,)`,
+    # the metric per instance (`metric` is their mean), and `instance_curves(rollout) -> (x, (N, L))`,
+    # the curve per instance, saved by `evaluate` for reports with bootstrap confidence intervals.
+
 
 OPTIONAL_HOOKS = ("extra_metrics", "can_render", "render_episodes")
 """Members of `Task` with a default: inherited by subclasses, so the shared code calls them directly."""

@@ -228,3 +228,14 @@ class DarkroomTask(Task):
         returns = self.episode_returns(rollout)
         common = int((~np.isnan(returns)).sum(axis=1).min())  # episodes every instance completed
         return np.arange(1, common + 1), returns[:, :common].mean(axis=0)
+
+    def instance_metrics(self, rollout: Rollout) -> np.ndarray:
+        """(N,) each room's mean return over its last 50 episodes (NaN where none completed);
+        `metric` is their mean over rooms that completed one."""
+        return self.last_episode_returns(rollout)
+
+    def instance_curves(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
+        """(x, (N, E)) each room's return per episode over the episodes every room completed."""
+        returns = self.episode_returns(rollout)
+        common = int((~np.isnan(returns)).sum(axis=1).min())
+        return np.arange(1, common + 1), returns[:, :common]
