@@ -17,6 +17,8 @@ from headless_ad.histories import HistoryStoreError
 from headless_ad.history_import import ImportConfig, import_arrays
 from headless_ad.locks import LockedError
 from headless_ad.presets import PRESETS
+from headless_ad.report import ReportConfig, write_report
+from headless_ad.reproduce import ReproduceConfig, reproduce
 from headless_ad.runs import TrainingDiverged
 from headless_ad.train import TrainConfig, train
 
@@ -75,6 +77,16 @@ def check_preset(args: list[str]) -> None:
         raise ValueError(f"unknown preset {args[1]!r}{hint}; presets: {presets}")
 
 
+def run_report(config: Annotated[ReportConfig, tyro.conf.arg(name="")]) -> None:
+    """Aggregate finished runs over seeds: a markdown report with bootstrap CIs and figures."""
+    write_report(config)
+
+
+def run_reproduce(config: Annotated[ReproduceConfig, tyro.conf.arg(name="")]) -> None:
+    """Reproduce a family's comparison (Headless-AD, AD, ablations) over seeds, then report it."""
+    reproduce(config, lambda runs, out: write_report(ReportConfig(runs=tuple(runs), out=out)))
+
+
 def run_import(config: Annotated[ImportConfig, tyro.conf.arg(name="")]) -> None:
     """Import histories you already have (arrays per instance) into a history store to train on."""
     import_arrays(config)
@@ -83,6 +95,8 @@ def run_import(config: Annotated[ImportConfig, tyro.conf.arg(name="")]) -> None:
 def main() -> None:
     commands = {"collect": run_collect, "merge": run_merge, "train": run_train, "evaluate": run_evaluate}
     commands["import-histories"] = run_import
+    commands["report"] = run_report
+    commands["reproduce"] = run_reproduce
     try:
         check_preset(sys.argv[1:])
         tyro.extras.subcommand_cli_from_dict(commands, prog="python -m headless_ad")

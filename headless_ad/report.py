@@ -1,0 +1,433 @@
+"""Aggregate finished runs over training seeds into a markdown report with figures; re-runs nothing.
+
+Runs are grouped by method (read from each run's saved config, see methods.py) and by config: runs
+whose configs differ only in their seed are one group. For each group and suite, the model's
+per-instance metric from `evaluate`'s results forms a (seeds x instances) matrix; the report gives
+its mean and a 95% stratified-bootstrap confidence interval from rliable (instances as strata,
+training seeds resampled within each), and the interquartile mean. Learning curves get the same
+bootstrap at every point. The source algorithm and random are reference lines.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import tyro
+
+from headless_ad.files import atomic_output, atomic_write_json, atomic_write_text
+from headless_ad.methods import METHODS, method_name
+from headless_ad.results import RESULTS_FILE, load_evaluation
+
+IGNORED_KEYS = {
+    "seed", "run_name", "resume", "threads", "device", "compile", "log_every", "checkpoint_every",
+    "eval_every", "eval_suites", "eval_instances", "eval_horizon", "precision",
+    "collect.threads", "collect.overwrite", "collect.out", "collect.instances",
+}  # fmt: skip
+"""Config fields that do not make runs different methods (seeds, bookkeeping, hardware)."""
+COLOURS = {
+    "Headless-AD": "#1f77b4",
+    "AD": "#d62728",
+    "AD-permuted": "#ff7f0e",
+    "no prompt": "#2ca02c",
+    "Gaussian embeddings": "#9467bd",
+    "MSE loss": "#8c564b",
+}
+"""One colour per method, in every figure."""
+BOOTSTRAP_REPS = 2_000
+CURVE_POINTS = 60
+
+
+@dataclass
+class ReportConfig:
+    runs: tyro.conf.Positional[tuple[Path, ...]]
+    """Run folders (runs/<name>), or folders holding run folders (e.g. runs/reproduce/bandit-cpu)."""
+    out: Path = Path("runs/report")
+    """Folder for report.md, summary.json and the figures."""
+    selection: Literal["sample", "argmax"] = "sample"
+    """Which of the model's evaluated selections to report."""
+    methods: tuple[str, ...] = ()
+    """Report only these methods (names as in the report: Headless-AD, AD, AD-permuted, no prompt,
+    Gaussian embeddings, MSE loss); default: all."""
+    evaluations: str = "*"
+    """Glob over evaluation folder names (runs/<name>/evaluations/<folder>) to use, for runs
+    evaluated more than once on a suite."""
+    seed: int = 0
+    """Seeds the bootstrap."""
+    title: str = ""
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict[str, Any]
+    method: str
+    suites: dict[str, dict[str, Any]]
+    """Suite -> {"entry": results.json's suite entry, "document": its evaluation, "folder": name}."""
+
+
+@dataclass
+class Group:
+    method: str
+    key: str
+    flat: dict[str, Any]
+    runs: list[Run] = field(default_factory=list)
+    label: str = ""
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def find_runs(paths: tuple[Path, ...]) -> list[Path]:
+    runs: list[Path] = []
+    for path in paths:
+        if (path / "config.json").is_file():
+            runs.append(path)
+        elif path.is_dir() and (found := sorted(p.parent for p in path.glob("*/config.json"))):
+            runs += found
+        else:
+            raise FileNotFoundError(f"{path}: not a run folder (no config.json) nor a folder of runs")
+    return runs
+
+
+def load_run(path: Path, pattern: str) -> Run:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path / 'config.json'}: unreadable ({error})") from None
+    suites: dict[str, dict[str, Any]] = {}
+    folders = sorted(
+        p.parent for p in (path / "evaluations").glob(f"*/{RESULTS_FILE}") if fnmatch.fnmatch(p.parent.name, pattern)
+    )
+    for folder in folders:
+        document = load_evaluation(folder)
+        for suite, entry in document["suites"].items():
+            if suite in suites:
+                raise ValueError(
+                    f"{path}: suite {suite} was evaluated in {suites[suite]['folder']} and {folder.name}; "
+                    "choose one with --evaluations GLOB"
+                )
+            suites[suite] = {"entry": entry, "document": document, "folder": folder.name}
+    if not suites:
+        raise ValueError(f"{path}: no finished evaluation matching {pattern!r} (evaluations/*/{RESULTS_FILE})")
+    return Run(path, config, method_name(config), suites)
+
+
+def group_runs(runs: list[Run]) -> list[Group]:
+    groups: dict[str, Group] = {}
+    for run in runs:
+        flat = {k: v for k, v in flatten(run.config).items() if k not in IGNORED_KEYS}
+        key = json.dumps(flat, sort_keys=True, default=str)
+        groups.setdefault(key, Group(run.method, key, flat)).runs.append(run)
+    ordered = sorted(groups.values(), key=lambda g: (METHODS.index(g.method), g.key))
+    for group in ordered:
+        siblings = [g for g in ordered if g.method == group.method]
+        differing = sorted(k for k in group.flat if len({json.dumps(g.flat.get(k), default=str) for g in siblings}) > 1)
+        shown = [f"{k.split('.')[-1]}={group.flat[k]}" for k in differing if group.flat[k] not in ("", None)]
+        group.label = group.method + (f" ({', '.join(shown[:2])})" if shown else "")
+        if len(siblings) > 1 and not shown:
+            group.label += " (default)"
+    return ordered
+
+
+def check_comparable(runs: list[Run]) -> None:
+    """One family, and each suite the same instances and evaluation seed in every run."""
+    tasks = {run.config.get("task") for run in runs}
+    if len(tasks) > 1:
+        examples = ", ".join(f"{run.config.get('task')} ({run.path})" for run in runs[:: max(1, len(runs) // 4)])
+        raise ValueError(f"a report covers one family, got runs of {len(tasks)}: {examples}")
+    seen: dict[str, tuple[str, Path]] = {}
+    for run in runs:
+        for suite, item in run.suites.items():
+            evaluation = item["document"]["evaluation"]
+            what = json.dumps([item["entry"]["spec"], evaluation["seed"]], sort_keys=True)
+            if suite in seen and seen[suite][0] != what:
+                raise ValueError(
+                    f"suite {suite} was evaluated on other instances or seeds in {seen[suite][1]} and {run.path}"
+                )
+            seen.setdefault(suite, (what, run.path))
+
+
+def interval(matrix: np.ndarray, seed: int) -> tuple[float, float, float]:
+    """Mean and 95% stratified-bootstrap CI of a (seeds, instances[, points]) matrix; for 3-D
+    input, arrays over points."""
+    from rliable import library as rly
+
+    def mean(scores: np.ndarray) -> np.ndarray:
+        return np.atleast_1d(np.nanmean(scores, axis=(0, 1)))
+
+    points, intervals = rly.get_interval_estimates(
+        {"x": matrix}, mean, reps=BOOTSTRAP_REPS, random_state=np.random.RandomState(seed)
+    )
+    return points["x"], intervals["x"][0], intervals["x"][1]
+
+
+def iqm(matrix: np.ndarray) -> float:
+    from rliable import metrics
+
+    values = matrix[np.isfinite(matrix)]
+    return float(metrics.aggregate_iqm(values[None, :])) if values.size else float("nan")
+
+
+def collect_matrix(group: Group, suite: str, agent: str) -> tuple[np.ndarray | None, str]:
+    """(seeds, instances) per-instance metric of the group's runs on `suite`, or (None, reason)."""
+    rows = []
+    for run in group.runs:
+        item = run.suites.get(suite)
+        if item is None:
+            return None, ""
+        entry = item["entry"]
+        if agent in entry["not_applicable"]:
+            return None, entry["not_applicable"][agent]
+        if agent not in entry["agents"]:
+            return None, f"{run.path} has no {agent} on {suite}"
+        per_instance = entry["agents"][agent]["per_instance"]
+        if per_instance is None:
+            raise ValueError(f"{run.path}: {suite} has no per-instance results (a task without instance_metrics)")
+        rows.append(np.array([np.nan if v is None else v for v in per_instance], dtype=np.float64))
+    return np.stack(rows), ""
+
+
+def collect_curves(group: Group, suite: str, agent: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(x, (seeds, instances, points)) over the points every run reached, thinned to CURVE_POINTS."""
+    curves = []
+    for run in group.runs:
+        item = run.suites.get(suite)
+        if item is None or agent not in item["entry"]["agents"]:
+            return None
+        key = item["entry"]["agents"][agent]["curve"]
+        if key is None:
+            return None
+        curves.append(item["document"]["curves"][key])
+    length = min(y.shape[1] for _, y in curves)
+    if length == 0:
+        return None
+    keep = np.unique(np.linspace(0, length - 1, min(CURVE_POINTS, length)).round().astype(int))
+    return curves[0][0][keep], np.stack([y[:, keep] for _, y in curves])
+
+
+def write_report(config: ReportConfig) -> Path:
+    unknown = [m for m in config.methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r} in --methods; known: {', '.join(METHODS)}")
+    runs = [load_run(path, config.evaluations) for path in find_runs(config.runs)]
+    if config.methods:
+        runs = [run for run in runs if run.method in config.methods]
+        if not runs:
+            raise ValueError(f"no run of the methods {', '.join(config.methods)}")
+    check_comparable(runs)
+    groups = group_runs(runs)
+    first = runs[0].suites[next(iter(runs[0].suites))]["document"]
+    agent = f"model_{config.selection}"
+    suites = sorted({s for run in runs for s in run.suites}, key=_suite_order(runs))
+    source, random_name = first["source_algorithm"], "random"
+
+    summary: dict[str, Any] = {"task": first["task"], "metric": first["metric_name"], "selection": config.selection}
+    summary["suites"] = {}
+    for suite in suites:
+        references = _references(runs, suite, [source, random_name])
+        rows = {}
+        for group in groups:
+            matrix, reason = collect_matrix(group, suite, agent)
+            if matrix is None:
+                if reason:
+                    rows[group.label] = {"method": group.method, "not_applicable": reason, "seeds": len(group.runs)}
+                continue
+            point, low, high = interval(matrix, config.seed)
+            rows[group.label] = {
+                "method": group.method,
+                "seeds": matrix.shape[0],
+                "instances": matrix.shape[1],
+                "mean": float(point[0]),
+                "ci": [float(low[0]), float(high[0])],
+                "iqm": iqm(matrix),
+                "runs": [str(run.path) for run in group.runs],
+            }
+        summary["suites"][suite] = {"references": references, "methods": rows}
+
+    config.out.mkdir(parents=True, exist_ok=True)
+    lower_is_better = _lower_is_better(summary)
+    bars = _bars_figure(summary, groups, first["metric_name"], source)
+    _save_figure(bars, config.out / "bars.png")
+    curves = _curves_figure(groups, suites, agent, runs, first, source, config.seed)
+    if curves is not None:
+        _save_figure(curves, config.out / "curves.png")
+    atomic_write_json(config.out / "summary.json", summary)
+    text = _markdown(config, summary, groups, lower_is_better, source, curves is not None)
+    atomic_write_text(config.out / "report.md", text)
+    print(text)
+    print(f"report: {config.out / 'report.md'}")
+    return config.out
+
+
+def _suite_order(runs: list[Run]):
+    order: list[str] = []
+    for run in runs:
+        for item in run.suites.values():
+            for suite in item["document"]["evaluation"]["suites"]:
+                if suite not in order:
+                    order.append(suite)
+    return lambda suite: (order.index(suite) if suite in order else len(order), suite)
+
+
+def _references(runs: list[Run], suite: str, names: list[str]) -> dict[str, float]:
+    """Mean metric of the baselines on `suite` (the same instances and seeds in every run)."""
+    for run in runs:
+        if suite in run.suites:
+            agents = run.suites[suite]["entry"]["agents"]
+            return {name: float(agents[name]["metric"]) for name in names if name in agents}
+    return {}
+
+
+def _lower_is_better(summary: dict[str, Any]) -> bool:
+    for suite in summary["suites"].values():
+        references = suite["references"]
+        if len(references) == 2:
+            source, random = references.values()
+            return source < random
+    return True
+
+
+def _save_figure(figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=110)
+    plt.close(figure)
+
+
+def _bars_figure(summary: dict[str, Any], groups: list[Group], metric: str, source: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites = list(summary["suites"])
+    figure, axis = plt.subplots(figsize=(max(5.0, 1.6 * len(suites) + 2.5), 3.6))
+    methods_seen: list[str] = []
+    for index, suite in enumerate(suites):
+        rows = summary["suites"][suite]["methods"]
+        labels = [g.label for g in groups if g.label in rows]
+        width = 0.8 / max(1, len(labels))
+        for slot, label in enumerate(labels):
+            row = rows[label]
+            x = index - 0.4 + width * (slot + 0.5)
+            if "not_applicable" in row:
+                axis.text(x, 0, "n/a", rotation=90, ha="center", va="bottom", fontsize=7, color=COLOURS[row["method"]])
+                continue
+            error = [[row["mean"] - row["ci"][0]], [row["ci"][1] - row["mean"]]]
+            axis.bar(x, row["mean"], width, color=COLOURS[row["method"]], yerr=error, capsize=2, linewidth=0)
+            if row["method"] not in methods_seen:
+                methods_seen.append(row["method"])
+        references = summary["suites"][suite]["references"]
+        for name, style in ((source, "--"), ("random", ":")):
+            if name in references:
+                axis.hlines(references[name], index - 0.45, index + 0.45, colors="k", linestyles=style, linewidth=1)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[m]) for m in methods_seen]
+    handles += [plt.Line2D([], [], color="k", linestyle="--"), plt.Line2D([], [], color="k", linestyle=":")]
+    axis.legend(handles, [*methods_seen, source, "random"], loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    axis.set_xticks(range(len(suites)), suites, fontsize=8)
+    axis.set_xlabel("evaluation suite")
+    axis.set_ylabel(metric)
+    axis.set_title("mean over training seeds and instances, 95% bootstrap CI", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def _curves_figure(groups, suites, agent, runs, first, source, seed):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for suite in suites:
+        lines = []
+        for group in groups:
+            curves = collect_curves(group, suite, agent)
+            if curves is not None:
+                x, matrix = curves
+                mean, low, high = interval(matrix, seed)
+                lines.append((group, x, mean, low, high))
+        if lines:
+            panels.append((suite, lines))
+    if not panels:
+        return None
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.6, 3.2), squeeze=False)
+    x_label, y_label = first["curve_labels"]
+    seen: dict[str, Any] = {}
+    for axis, (suite, lines) in zip(axes[0], panels, strict=True):
+        for group, x, mean, low, high in lines:
+            colour = COLOURS[group.method]
+            (line,) = axis.plot(x, mean, color=colour, linewidth=1.2)
+            axis.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
+            seen.setdefault(group.method, line)
+        for name, style in ((source, "--"), ("random", ":")):
+            reference = _reference_curve(runs, suite, name)
+            if reference is not None:
+                (line,) = axis.plot(*reference, color="k", linestyle=style, linewidth=1)
+                seen.setdefault(name, line)
+        axis.set_title(suite, fontsize=9)
+        axis.set_xlabel(x_label + ("s" if x_label in ("step", "episode") else ""))
+    axes[0][0].set_ylabel(y_label)
+    figure.legend(seen.values(), seen.keys(), loc="center right", fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1 - 1.5 / figure.get_figwidth(), 1))
+    return figure
+
+
+def _reference_curve(runs: list[Run], suite: str, name: str):
+    for run in runs:
+        item = run.suites.get(suite)
+        if item and name in item["entry"]["agents"] and item["entry"]["agents"][name]["curve"]:
+            x, y = item["document"]["curves"][item["entry"]["agents"][name]["curve"]]
+            return x, np.nanmean(y, axis=0)
+    return None
+
+
+def _markdown(config, summary, groups, lower_is_better, source, has_curves) -> str:
+    better = "lower is better" if lower_is_better else "higher is better"
+    lines = [
+        f"# {config.title or 'Report: ' + summary['task']}",
+        "",
+        f"Command: `python -m headless_ad {' '.join(sys.argv[1:])}`" if sys.argv[1:] else "",
+        "",
+        f"Metric: {summary['metric']} ({better}), the model's `{summary['selection']}` selection. "
+        "Mean over training seeds and instances; 95% stratified-bootstrap CI (rliable, "
+        f"{BOOTSTRAP_REPS} resamples of the seeds within each instance); IQM over all seed x instance values. "
+        "With one seed the CI is a point.",
+        "",
+        "## Groups",
+        "",
+        "| label | method | seeds | runs |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {g.label} | {g.method} | {len(g.runs)} | {', '.join(str(r.path) for r in g.runs)} |" for g in groups]
+    for suite, data in summary["suites"].items():
+        references = data["references"]
+        lines += ["", f"## {suite}", "", "| method | seeds | mean | 95% CI | IQM |", "|---|---|---|---|---|"]
+        for label, row in data["methods"].items():
+            if "not_applicable" in row:
+                lines.append(f"| {label} | {row['seeds']} | n/a | {row['not_applicable']} | |")
+            else:
+                low, high = row["ci"]
+                lines.append(
+                    f"| {label} | {row['seeds']} | {row['mean']:.2f} | [{low:.2f}, {high:.2f}] | {row['iqm']:.2f} |"
+                )
+        for name, value in references.items():
+            lines.append(f"| {name} (reference) | | {value:.2f} | | |")
+    lines += ["", "![bars per suite](bars.png)"]
+    if has_curves:
+        lines += ["", "![learning curves](curves.png)"]
+    return "\n".join(lines) + "\n"
