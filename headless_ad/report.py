@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,7 +41,9 @@ COLOURS = {
 }
 """One colour per method, in every figure."""
 BOOTSTRAP_REPS = 2_000
-CURVE_POINTS = 60
+CURVE_REPS = 500
+"""Fewer resamples for the bands of learning curves (one bootstrap covers all points of a curve)."""
+CURVE_POINTS = 40
 
 
 @dataclass
@@ -135,11 +138,19 @@ def group_runs(runs: list[Run]) -> list[Group]:
     for group in ordered:
         siblings = [g for g in ordered if g.method == group.method]
         differing = sorted(k for k in group.flat if len({json.dumps(g.flat.get(k), default=str) for g in siblings}) > 1)
-        shown = [f"{k.split('.')[-1]}={group.flat[k]}" for k in differing if group.flat[k] not in ("", None)]
+        # Differences from a default (empty, 0, off) go unnamed: "Headless-AD" beside "(action_dim=128)".
+        shown = [_describe(k, group.flat[k]) for k in differing if group.flat[k] not in ("", None, 0, False)]
         group.label = group.method + (f" ({', '.join(shown[:2])})" if shown else "")
-        if len(siblings) > 1 and not shown:
-            group.label += " (default)"
+    labels = [group.label for group in ordered]
+    for index, group in enumerate(ordered):
+        if labels.count(group.label) > 1:  # still ambiguous: number them
+            group.label += f" #{labels[:index].count(group.label) + 1}"
     return ordered
+
+
+def _describe(key: str, value: Any) -> str:
+    """A config difference for a label: the training suite's own key=value as is (arms=10)."""
+    return str(value) if key == "collect.train_suite" else f"{key.split('.')[-1]}={value}"
 
 
 def check_comparable(runs: list[Run]) -> None:
@@ -160,17 +171,19 @@ def check_comparable(runs: list[Run]) -> None:
             seen.setdefault(suite, (what, run.path))
 
 
-def interval(matrix: np.ndarray, seed: int) -> tuple[float, float, float]:
-    """Mean and 95% stratified-bootstrap CI of a (seeds, instances[, points]) matrix; for 3-D
-    input, arrays over points."""
+def interval(matrix: np.ndarray, seed: int, reps: int = BOOTSTRAP_REPS) -> tuple[np.ndarray, ...]:
+    """Mean and 95% stratified-bootstrap CI (low, high) of a (seeds, instances[, points]) matrix,
+    each an array (of one value, or one per point)."""
     from rliable import library as rly
 
     def mean(scores: np.ndarray) -> np.ndarray:
         return np.atleast_1d(np.nanmean(scores, axis=(0, 1)))
 
-    points, intervals = rly.get_interval_estimates(
-        {"x": matrix}, mean, reps=BOOTSTRAP_REPS, random_state=np.random.RandomState(seed)
-    )
+    with warnings.catch_warnings():  # arch's notice about RandomState, which rliable passes on
+        warnings.simplefilter("ignore", FutureWarning)
+        points, intervals = rly.get_interval_estimates(
+            {"x": matrix}, mean, reps=reps, random_state=np.random.RandomState(seed)
+        )
     return points["x"], intervals["x"][0], intervals["x"][1]
 
 
@@ -261,7 +274,8 @@ def write_report(config: ReportConfig) -> Path:
     lower_is_better = _lower_is_better(summary)
     bars = _bars_figure(summary, groups, first["metric_name"], source)
     _save_figure(bars, config.out / "bars.png")
-    curves = _curves_figure(groups, suites, agent, runs, first, source, config.seed)
+    variants = _variant_groups(summary, groups)
+    curves = _curves_figure(groups, suites, agent, runs, first, source, config.seed, variants)
     if curves is not None:
         _save_figure(curves, config.out / "curves.png")
     atomic_write_json(config.out / "summary.json", summary)
@@ -316,7 +330,8 @@ def _bars_figure(summary: dict[str, Any], groups: list[Group], metric: str, sour
 
     suites = list(summary["suites"])
     figure, axis = plt.subplots(figsize=(max(5.0, 1.6 * len(suites) + 2.5), 3.6))
-    methods_seen: list[str] = []
+    hatched = _variant_groups(summary, groups)
+    legend: dict[str, Any] = {}
     for index, suite in enumerate(suites):
         rows = summary["suites"][suite]["methods"]
         labels = [g.label for g in groups if g.label in rows]
@@ -324,20 +339,23 @@ def _bars_figure(summary: dict[str, Any], groups: list[Group], metric: str, sour
         for slot, label in enumerate(labels):
             row = rows[label]
             x = index - 0.4 + width * (slot + 0.5)
+            colour = COLOURS[row["method"]]
             if "not_applicable" in row:
-                axis.text(x, 0, "n/a", rotation=90, ha="center", va="bottom", fontsize=7, color=COLOURS[row["method"]])
+                axis.text(x, 0, "n/a", rotation=90, ha="center", va="bottom", fontsize=7, color=colour)
                 continue
             error = [[row["mean"] - row["ci"][0]], [row["ci"][1] - row["mean"]]]
-            axis.bar(x, row["mean"], width, color=COLOURS[row["method"]], yerr=error, capsize=2, linewidth=0)
-            if row["method"] not in methods_seen:
-                methods_seen.append(row["method"])
+            hatch = "//" if label in hatched else None
+            axis.bar(x, row["mean"], width, color=colour, yerr=error, capsize=2, linewidth=0, hatch=hatch,
+                     edgecolor="white")  # fmt: skip
+            name = label if label in hatched else row["method"]
+            legend.setdefault(name, plt.Rectangle((0, 0), 1, 1, facecolor=colour, hatch=hatch, edgecolor="white"))
         references = summary["suites"][suite]["references"]
         for name, style in ((source, "--"), ("random", ":")):
             if name in references:
                 axis.hlines(references[name], index - 0.45, index + 0.45, colors="k", linestyles=style, linewidth=1)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[m]) for m in methods_seen]
-    handles += [plt.Line2D([], [], color="k", linestyle="--"), plt.Line2D([], [], color="k", linestyle=":")]
-    axis.legend(handles, [*methods_seen, source, "random"], loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    legend[source] = plt.Line2D([], [], color="k", linestyle="--")
+    legend["random"] = plt.Line2D([], [], color="k", linestyle=":")
+    axis.legend(legend.values(), legend.keys(), loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     axis.set_xticks(range(len(suites)), suites, fontsize=8)
     axis.set_xlabel("evaluation suite")
     axis.set_ylabel(metric)
@@ -346,7 +364,22 @@ def _bars_figure(summary: dict[str, Any], groups: list[Group], metric: str, sour
     return figure
 
 
-def _curves_figure(groups, suites, agent, runs, first, source, seed):
+def _variant_groups(summary: dict[str, Any], groups: list[Group]) -> set[str]:
+    """Labels of groups that share a suite with an earlier group of their method: drawn hatched
+    (bars) or dashed (curves), and named in the legend, the colour staying the method's."""
+    variants = set()
+    for data in summary["suites"].values():
+        firsts: dict[str, str] = {}
+        for group in groups:
+            row = data["methods"].get(group.label)
+            if row is None or "not_applicable" in row:
+                continue
+            if firsts.setdefault(group.method, group.label) != group.label:
+                variants.add(group.label)
+    return variants
+
+
+def _curves_figure(groups, suites, agent, runs, first, source, seed, variants):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -359,7 +392,7 @@ def _curves_figure(groups, suites, agent, runs, first, source, seed):
             curves = collect_curves(group, suite, agent)
             if curves is not None:
                 x, matrix = curves
-                mean, low, high = interval(matrix, seed)
+                mean, low, high = interval(matrix, seed, CURVE_REPS)
                 lines.append((group, x, mean, low, high))
         if lines:
             panels.append((suite, lines))
@@ -371,9 +404,10 @@ def _curves_figure(groups, suites, agent, runs, first, source, seed):
     for axis, (suite, lines) in zip(axes[0], panels, strict=True):
         for group, x, mean, low, high in lines:
             colour = COLOURS[group.method]
-            (line,) = axis.plot(x, mean, color=colour, linewidth=1.2)
+            variant = group.label in variants
+            (line,) = axis.plot(x, mean, color=colour, linewidth=1.2, linestyle="-." if variant else "-")
             axis.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
-            seen.setdefault(group.method, line)
+            seen.setdefault(group.label if variant else group.method, line)
         for name, style in ((source, "--"), ("random", ":")):
             reference = _reference_curve(runs, suite, name)
             if reference is not None:
@@ -383,7 +417,7 @@ def _curves_figure(groups, suites, agent, runs, first, source, seed):
         axis.set_xlabel(x_label + ("s" if x_label in ("step", "episode") else ""))
     axes[0][0].set_ylabel(y_label)
     figure.legend(seen.values(), seen.keys(), loc="center right", fontsize=8)
-    figure.tight_layout(rect=(0, 0, 1 - 1.5 / figure.get_figwidth(), 1))
+    figure.tight_layout(rect=(0, 0, 1 - 2.2 / figure.get_figwidth(), 1))
     return figure
 
 

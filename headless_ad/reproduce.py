@@ -123,7 +123,7 @@ FAMILIES: dict[str, FamilyPlan] = {
         scales={
             "quick": Scaled(3, 64, 40, 5, 40, 0.05, 1.0, {"seq_len": 40, "batch_size": 4}),
             # A 150-step window over 300-step histories: a third of the preset's step time.
-            "cpu": Scaled(600, 10_000, 300, 100, 300, 0.3, 15.0, {"seq_len": 150}),
+            "cpu": Scaled(400, 10_000, 300, 100, 300, 0.65, 15.0, {"seq_len": 150}),
         },
     ),
     "contextual_bandit": FamilyPlan(

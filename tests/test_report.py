@@ -1,0 +1,125 @@
+"""`report` on tiny synthetic runs with known per-instance values: means, CIs, IQM, bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headless_ad.__main__ import main
+from headless_ad.report import BOOTSTRAP_REPS, ReportConfig, write_report
+from headless_ad.results import RESULTS_VERSION
+
+INSTANCES, STEPS = 4, 5
+
+
+def make_run(root: Path, name: str, values: np.ndarray, task: str = "bandit", seed: int = 0, **config) -> Path:
+    """A finished run whose model scored `values` (per instance) on suite num_10 (num_20: n/a for AD)."""
+    run = root / name
+    folder = run / "evaluations" / "step10_seed1"
+    folder.mkdir(parents=True)
+    model = config.pop("model", {})
+    (run / "config.json").write_text(json.dumps({"task": task, "seed": seed, "model": model, **config}))
+    curves, agents = {}, {}
+    baselines = {"thompson": np.full(INSTANCES, 1.0), "random": np.full(INSTANCES, 9.0)}
+    for index, (agent, per_instance) in enumerate({**baselines, "model_sample": values}.items()):
+        # a curve rising linearly to the instance's final value
+        curves[f"c{index}_x"] = np.arange(1, STEPS + 1)
+        curves[f"c{index}_y"] = np.outer(per_instance, np.arange(1, STEPS + 1) / STEPS).astype(np.float32)
+        entry = {"metric": float(per_instance.mean()), "per_instance": per_instance.tolist(), "curve": f"c{index}"}
+        agents[agent] = entry
+    not_applicable = {"model_sample": "8 actions, more than the head's 5"} if model.get("head") == "indexed" else {}
+    num_20 = {"agents": {k: v for k, v in agents.items() if k not in not_applicable}, "not_applicable": not_applicable}
+    document = {
+        "version": RESULTS_VERSION, "task": task, "metric_name": "regret", "source_algorithm": "thompson",
+        "curve_labels": ["step", "cumulative regret"], "step": 10,
+        "evaluation": {"suites": ["num_10", "num_20"], "seed": 1},
+        "suites": {
+            "num_10": {"spec": {"arms": 10}, "agents": agents, "not_applicable": {}},
+            "num_20": {"spec": {"arms": 20}, **num_20},
+        },
+    }  # fmt: skip
+    (folder / "results.json").write_text(json.dumps(document))
+    np.savez(folder / "curves.npz", **curves)
+    return run
+
+
+def stratified_bootstrap_ci(matrix: np.ndarray, reps: int = 20_000) -> tuple[float, float]:
+    """Resample the seeds (rows) within each instance (column) independently: the reference."""
+    rng = np.random.default_rng(0)
+    seeds, instances = matrix.shape
+    picks = rng.integers(0, seeds, (reps, seeds, instances))
+    means = matrix[picks, np.arange(instances)].mean(axis=(1, 2))
+    return tuple(np.percentile(means, [2.5, 97.5]))
+
+
+def test_report_gives_known_means_cis_and_iqm(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    spread = np.array([[0.0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7]])  # instance i, seed s: i + 2 s
+    for seed in range(3):
+        make_run(runs, f"headless-s{seed}", spread[seed], seed=seed)
+        # no spread over seeds: the CI must be the mean itself
+        make_run(runs, f"ad-s{seed}", np.array([0.0, 10, 20, 30]), seed=seed, model={"head": "indexed"})
+    out = write_report(ReportConfig(runs=(runs,), out=tmp_path / "report"))
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["suites"]["num_10"]["methods"]
+    headless, ad = rows["Headless-AD"], rows["AD"]
+    assert headless["seeds"] == 3 and headless["instances"] == INSTANCES
+    assert headless["mean"] == pytest.approx(3.5)
+    low, high = stratified_bootstrap_ci(spread)
+    assert headless["ci"][0] == pytest.approx(low, abs=0.08) and headless["ci"][1] == pytest.approx(high, abs=0.08)
+    assert headless["ci"][0] < 3.5 < headless["ci"][1]
+    assert ad["mean"] == pytest.approx(15.0) and ad["ci"] == pytest.approx([15.0, 15.0])
+    assert ad["iqm"] == pytest.approx(15.0)  # middle half of {0, 10, 20, 30} x 3 seeds: 10s and 20s
+    assert headless["iqm"] == pytest.approx(np.mean(np.sort(spread.ravel())[3:9]))
+    assert summary["suites"]["num_10"]["references"] == {"thompson": 1.0, "random": 9.0}
+    assert rows["AD"]["runs"] == [str(runs / f"ad-s{seed}") for seed in range(3)]
+    assert summary["suites"]["num_20"]["methods"]["AD"]["not_applicable"] == "8 actions, more than the head's 5"
+    report = (out / "report.md").read_text()
+    assert "| AD | 3 | n/a | 8 actions, more than the head's 5 | |" in report
+    assert f"{BOOTSTRAP_REPS} resamples" in report
+    assert (out / "bars.png").stat().st_size > 0 and (out / "curves.png").stat().st_size > 0
+
+
+def test_runs_differing_in_config_are_separate_groups(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for arms in (10, 20):
+        for seed in range(2):
+            make_run(runs, f"ad{arms}-s{seed}", np.arange(4.0), seed=seed, model={"head": "indexed"},
+                     collect={"train_suite": f"arms={arms}"})  # fmt: skip
+    summary = json.loads((write_report(ReportConfig(runs=(runs,), out=tmp_path / "r")) / "summary.json").read_text())
+    assert set(summary["suites"]["num_10"]["methods"]) == {"AD (arms=10)", "AD (arms=20)"}
+    assert summary["suites"]["num_10"]["methods"]["AD (arms=10)"]["seeds"] == 2
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        ("families", [], "a report covers one family, got runs of 2"),
+        ("plain", ["--methods", "Headless-ADD"], "unknown method 'Headless-ADD' in --methods"),
+        ("suites", [], "suite num_10 was evaluated on other instances or seeds"),
+        ("empty", [], "no finished evaluation"),
+    ],
+)
+def test_bad_report_input_fails_in_one_line(tmp_path, monkeypatch, capsys, setup, args, message) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "a", np.arange(4.0))
+    if setup == "families":
+        make_run(runs, "b", np.arange(4.0), task="darkroom")
+    if setup == "suites":
+        other = make_run(runs, "b", np.arange(4.0), seed=1)
+        results = other / "evaluations/step10_seed1/results.json"
+        document = json.loads(results.read_text())
+        document["suites"]["num_10"]["spec"] = {"arms": 10, "seed": 5}
+        results.write_text(json.dumps(document))
+    if setup == "empty":
+        (runs / "c").mkdir()
+        (runs / "c/config.json").write_text(json.dumps({"task": "bandit", "model": {}}))
+    monkeypatch.setattr(sys, "argv", ["headless_ad", "report", str(runs), "--out", str(tmp_path / "r"), *args])
+    with pytest.raises(SystemExit):
+        main()
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
