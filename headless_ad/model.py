@@ -76,9 +76,9 @@ class ModelConfig:
     """Width of the indexed head (index i = the instance's i-th action); 0 = the training
     histories' widest action set. Suites with more actions are reported as n/a."""
     action_prompt: bool = True
-    """Prepend the available actions' embeddings as a prompt (ablation: False). The indexed head
-    never has one."""
-    gaussian_actions: bool = False
+    """Prepend the available actions' embeddings as a prompt (the ablation without it:
+    --model.no-action-prompt). The indexed head never has one."""
+    gaussian_actions: tyro.conf.FlagCreatePairsOff[bool] = False
     """Ablation: action embeddings drawn from N(0, I), unnormalised, instead of orthonormal ones."""
     action_dim: int = 0
     """Width of the random action embeddings, independent of d_model (projected in and out of the

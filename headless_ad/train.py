@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -146,10 +147,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     """Share of the target's probability spread evenly over the available actions (cross-entropy
     and InfoNCE; 0 = off)."""
-    permute_actions: bool = False
+    permute_actions: tyro.conf.FlagCreatePairsOff[bool] = False
     """With --model.head indexed: map each training window's actions to a fresh random permutation
     of the head's indices (AD-permuted, the paper's motivating experiment)."""
-    mixed_action_counts: bool = False
+    mixed_action_counts: tyro.conf.FlagCreatePairsOff[bool] = False
     """With --model.head indexed: allow histories with different action counts (AD trains per
     action set otherwise, and such a store fails at once)."""
 
