@@ -75,9 +75,9 @@ class ModelConfig:
     num_actions: int = 0
     """Width of the indexed head (index i = the instance's i-th action); 0 = the training
     histories' widest action set. Suites with more actions are reported as n/a."""
-    action_prompt: bool = True
-    """Prepend the available actions' embeddings as a prompt (the ablation without it:
-    --model.no-action-prompt). The indexed head never has one."""
+    action_prompt: tyro.conf.FlagCreatePairsOff[bool] = True
+    """Prepend the available actions' embeddings as a prompt; --model.no-action-prompt is the
+    ablation without it. The indexed head never has one."""
     gaussian_actions: tyro.conf.FlagCreatePairsOff[bool] = False
     """Ablation: action embeddings drawn from N(0, I), unnormalised, instead of orthonormal ones."""
     action_dim: int = 0

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -220,7 +221,7 @@ def plan_jobs(config: ReproduceConfig) -> list[Job]:
     jobs = []
     for seed in range(config.seeds):  # seed-major: an early stop leaves every method with some seeds
         for slug, train_config, suites in method_variants(plan, base):
-            run_name = f"reproduce/{config.family}-{config.scale}/{slug}-s{seed}"
+            run_name = f"{reproduction_name(config)}-{slug}-s{seed}"
             evaluate_config = EvaluateConfig(
                 checkpoint=Path("runs") / run_name / "checkpoint.pt",
                 suites=suites,
@@ -236,14 +237,18 @@ def plan_jobs(config: ReproduceConfig) -> list[Job]:
     return jobs
 
 
-def run_job(job: Job) -> tuple[str, float, str]:
-    """Train (or resume) and evaluate one run, its output going to <run>/log.txt; (name, seconds, error)."""
+def reproduction_name(config: ReproduceConfig) -> str:
+    """Prefix of the reproduction's run names (runs/<prefix>-<method>-s<seed>), its logs and report."""
+    return f"reproduce-{config.family}-{config.scale}"
+
+
+def run_job(job: Job, log_path: Path) -> tuple[str, float, str]:
+    """Train (or resume) and evaluate one run, its output going to `log_path`; (name, seconds, error)."""
     from headless_ad.evaluate import evaluate_checkpoint
     from headless_ad.train import train
 
     start = time.perf_counter()
-    job.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(job.run_dir / "log.txt", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
             checkpoint = job.run_dir / "checkpoint.pt"
             if not checkpoint.is_file() or _checkpoint_step(checkpoint) < job.train.total_steps:
@@ -294,7 +299,8 @@ def reproduce(config: ReproduceConfig, report: Callable[[list[Path], Path], obje
     print(
         f"reproduce {config.family} at {config.scale} scale, {config.seeds} seeds\n" + describe_plan(jobs, config.jobs)
     )
-    out = Path("runs") / "reproduce" / f"{config.family}-{config.scale}" / "report"
+    out = Path("runs") / f"{reproduction_name(config)}-report"
+    logs = Path("runs") / f"{reproduction_name(config)}-logs"
     if config.plan_only:
         return out
     start = time.perf_counter()
@@ -303,16 +309,22 @@ def reproduce(config: ReproduceConfig, report: Callable[[list[Path], Path], obje
     for collect_config in stores.values():
         collect(collect_config)
     pending = [job for job in jobs if job.status() != "done"]
+    for job in pending:
+        if job.status() == "new" and job.run_dir.exists():
+            # This reproduction's own run, stopped before its first checkpoint: nothing to resume.
+            print(f"starting {job.run_dir} again (stopped before its first checkpoint)")
+            shutil.rmtree(job.run_dir)
+    logs.mkdir(parents=True, exist_ok=True)
     failures = []
     # Each job one torch thread (set before the workers start, so their OpenMP pools obey it).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=config.jobs, mp_context=context) as pool:
-        futures = [pool.submit(run_job, job) for job in pending]
+        futures = [pool.submit(run_job, job, logs / f"{job.train.run_name}.txt") for job in pending]
         for done, future in enumerate(as_completed(futures), 1):
             name, seconds, error = future.result()
             elapsed = (time.perf_counter() - start) / 60
-            status = f"FAILED ({error}); see runs/{name}/log.txt" if error else "done"
+            status = f"FAILED ({error}); see {logs / name}.txt" if error else "done"
             print(f"[{done}/{len(pending)}] {name} {status} in {seconds / 60:.1f} min ({elapsed:.0f} min elapsed)")
             sys.stdout.flush()
             if error:

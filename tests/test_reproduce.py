@@ -35,7 +35,7 @@ def test_bandit_plan_has_every_method_per_seed_and_ad_per_arm_count() -> None:
 
 def test_darkroom_plan_has_the_ads_that_knew_the_actions_and_the_width_switch() -> None:
     jobs = plan_jobs(ReproduceConfig("darkroom", seeds=1, scale="quick"))
-    suites = {job.train.run_name.rsplit("/", 1)[1]: job.evaluate.suites for job in jobs}
+    suites = {job.train.run_name.removeprefix("reproduce-darkroom-quick-"): job.evaluate.suites for job in jobs}
     assert suites["ad-actionstest-s0"] == ("test_goals/test",) and suites["ad-actionsall-s0"] == ("test_goals/all",)
     assert "test_goals/all" in suites["ad-default-s0"]  # reported as n/a there, not skipped
     assert any(job.train.model.action_dim == 128 for job in jobs)
@@ -58,7 +58,7 @@ def test_finished_runs_are_reused_and_checkpointed_ones_resumed(capsys) -> None:
     reproduce(config, lambda runs, out: reported.append((runs, out)))
     assert "ran 0 runs" in capsys.readouterr().out
     assert reported[0][0] == [job.run_dir for job in jobs]
-    assert reported[0][1] == Path("runs/reproduce/bandit-quick/report")
+    assert reported[0][1] == Path("runs/reproduce-bandit-quick-report")
 
 
 def test_plan_refuses_bad_counts() -> None:
