@@ -42,9 +42,9 @@ from envs.bandit import BernoulliBandit
 from envs.darkroom import Darkroom
 from headless_ad.action_embeddings import ActionScoring
 from headless_ad.collect import CollectConfig, run_source
-from headless_ad.evaluate import ModelAgent
 from headless_ad.files import atomic_write_text
 from headless_ad.model import HeadlessTransformer, ModelConfig
+from headless_ad.policy import ModelAgent
 from headless_ad.presets import PRESETS
 from headless_ad.tasks import get_task
 from headless_ad.tasks.bandit import BanditSuite

@@ -35,7 +35,8 @@ import torch
 
 from headless_ad.action_embeddings import ActionScoring, action_logits
 from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
-from headless_ad.evaluate import ModelAgent, TemperatureSchedule, run_baselines, run_model
+from headless_ad.evaluation import run_baselines, run_model
+from headless_ad.policy import ModelAgent, TemperatureSchedule
 from headless_ad.rollout import Rollout
 from headless_ad.tasks.darkroom import DarkroomSuite, DarkroomTask
 

@@ -18,13 +18,15 @@ have into a store to train on.
 
 from headless_ad.agent import InContextAgent, load_agent
 from headless_ad.collect import CollectConfig, collect
-from headless_ad.evaluate import EvaluateConfig, TemperatureSchedule, evaluate_checkpoint
+from headless_ad.evaluate import EvaluateConfig, evaluate_checkpoint
 from headless_ad.gym_task import GymSuite, GymTask
 from headless_ad.history_import import import_histories
 from headless_ad.model import ModelConfig
+from headless_ad.policy import TemperatureSchedule
 from headless_ad.presets import PRESETS
 from headless_ad.tasks import Suite, Task, get_task, register_task
-from headless_ad.train import TrainConfig, train
+from headless_ad.train_config import TrainConfig
+from headless_ad.trainer import train
 
 __all__ = [
     "PRESETS",

@@ -20,7 +20,8 @@ from headless_ad.presets import PRESETS
 from headless_ad.report import ReportConfig, write_report
 from headless_ad.reproduce import ReproduceConfig, reproduce
 from headless_ad.runs import TrainingDiverged
-from headless_ad.train import TrainConfig, train
+from headless_ad.train_config import TrainConfig
+from headless_ad.trainer import train
 
 TrainPreset = Union[  # noqa: UP007 (tyro reads each Annotated member as one subcommand)
     tuple(

@@ -30,9 +30,9 @@ import numpy as np
 
 from headless_ad.action_embeddings import ActionScoring
 from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
-from headless_ad.evaluate import ModelAgent, Selection, TemperatureSchedule
 from headless_ad.hardware import resolve_device
 from headless_ad.model import HeadlessTransformer
+from headless_ad.policy import ModelAgent, Selection, TemperatureSchedule
 
 ActionSets = int | gym.spaces.Discrete | Sequence[int] | Sequence[Sequence[int]] | np.ndarray
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from headless_ad.action_embeddings import ActionScoring
 from headless_ad.collect import CollectConfig
 from headless_ad.model import ModelConfig
-from headless_ad.train import TrainConfig
+from headless_ad.train_config import TrainConfig
 
 CPU = TrainConfig(
     model=ModelConfig(d_model=64, n_layers=3, n_heads=4),

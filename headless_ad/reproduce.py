@@ -31,7 +31,7 @@ from headless_ad.collect import collect
 from headless_ad.evaluate import EvaluateConfig
 from headless_ad.presets import PRESETS
 from headless_ad.results import RESULTS_FILE, evaluation_name
-from headless_ad.train import TrainConfig
+from headless_ad.train_config import TrainConfig
 
 Family = Literal["bandit", "contextual_bandit", "darkroom"]
 Scale = Literal["quick", "cpu"]
@@ -245,7 +245,7 @@ def reproduction_name(config: ReproduceConfig) -> str:
 def run_job(job: Job, log_path: Path) -> tuple[str, float, str]:
     """Train (or resume) and evaluate one run, its output going to `log_path`; (name, seconds, error)."""
     from headless_ad.evaluate import evaluate_checkpoint
-    from headless_ad.train import train
+    from headless_ad.trainer import train
 
     start = time.perf_counter()
     with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -288,7 +288,7 @@ def describe_plan(jobs: list[Job], workers: int) -> str:
 
 def _method(config: TrainConfig) -> str:
     from headless_ad.methods import method_name
-    from headless_ad.train import to_jsonable
+    from headless_ad.train_config import to_jsonable
 
     return method_name(to_jsonable(config))
 

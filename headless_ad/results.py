@@ -26,14 +26,13 @@ CURVES_FILE = "curves.npz"
 
 
 def instance_metrics(task: Task, rollout: Rollout) -> np.ndarray | None:
-    """The task's metric per instance, or None for a task without the `instance_metrics` hook."""
-    hook = getattr(task, "instance_metrics", None)
-    return None if hook is None else np.asarray(hook(rollout), dtype=np.float64)
+    """The task's metric per instance, or None for a task that does not report one."""
+    metrics = task.instance_metrics(rollout)
+    return None if metrics is None else np.asarray(metrics, dtype=np.float64)
 
 
 def instance_curves(task: Task, rollout: Rollout) -> tuple[np.ndarray, np.ndarray] | None:
-    hook = getattr(task, "instance_curves", None)
-    return None if hook is None else hook(rollout)
+    return task.instance_curves(rollout)
 
 
 def _slug(text: str, limit: int = 80) -> str:

@@ -111,11 +111,3 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(str(item) for item in value) or "(none)"
     return str(value) if value != "" else "''"
-
-
-RESUME_STATE = ("model", "optimizer", "scheduler", "embedding_generator", "sampler_rng", "torch_rng")
-"""What a checkpoint must hold for training to continue exactly where it stopped."""
-
-
-def missing_resume_state(checkpoint: dict[str, Any]) -> list[str]:
-    return [key for key in RESUME_STATE if checkpoint.get(key) is None]

@@ -14,7 +14,7 @@ import pytest
 import headless_ad
 from headless_ad import PRESETS, CollectConfig, InContextAgent, TrainConfig, load_agent, train
 from headless_ad.action_embeddings import ActionScoring
-from headless_ad.evaluate import run_model
+from headless_ad.evaluation import run_model
 from headless_ad.model import HeadlessTransformer, ModelConfig
 from headless_ad.tasks import get_task
 

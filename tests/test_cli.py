@@ -13,7 +13,7 @@ from command_line import cli, cli_error
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 # The module: the package exports the function `train` under the same name.
-train_module = importlib.import_module("headless_ad.train")
+train_module = importlib.import_module("headless_ad.trainer")
 
 TINY = [
     "--collect.num-instances", "64", "--collect.horizon", "40", "--seq-len", "40",

@@ -20,7 +20,7 @@ from command_line import cli, cli_error
 
 from headless_ad.histories import HistoryStoreError, load_store, write_store
 
-train_module = importlib.import_module("headless_ad.train")  # the package exports a function `train`
+train_module = importlib.import_module("headless_ad.trainer")  # the package exports a function `train`
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "--collect.num-instances", "64", "--collect.horizon", "40", "--seq-len", "40",

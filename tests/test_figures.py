@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.colors import to_rgba
 
-from headless_ad.evaluate import SuiteResult, curves_figure, metric_tag, run_baselines
+from headless_ad.evaluation import SuiteResult, run_baselines
+from headless_ad.evaluation_summary import curves_figure, metric_tag
 from headless_ad.plotting import agent_colour
 from headless_ad.tasks import get_task
 

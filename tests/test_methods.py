@@ -18,10 +18,10 @@ from headless_ad.action_embeddings import (
     embed_actions,
     with_no_action_row,
 )
-from headless_ad.evaluate import ModelAgent
 from headless_ad.losses import headless_loss
 from headless_ad.methods import check_indexed_training, method_name
 from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
+from headless_ad.policy import ModelAgent
 from headless_ad.results import load_evaluation
 
 VARIANTS = {

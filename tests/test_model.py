@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
-from headless_ad.evaluate import ModelAgent, TemperatureSchedule
 from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
+from headless_ad.policy import ModelAgent, TemperatureSchedule
 
 
 def make_model(observation_kind: str = "none", max_steps: int = 12, **kwargs) -> HeadlessTransformer:

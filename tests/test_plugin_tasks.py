@@ -17,7 +17,7 @@ from command_line import cli, cli_error
 
 from envs.bandit import BernoulliBandit, BernoulliBanditVectorEnv
 from headless_ad import PRESETS, GymTask, import_histories, register_task
-from headless_ad.evaluate import run_baselines
+from headless_ad.evaluation import run_baselines
 from headless_ad.tasks import TASKS, checked, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,9 @@ def test_missing_optional_hooks_point_to_subclassing(in_tmp: Path) -> None:
                  "make_learner", "metric", "curve"):  # fmt: skip
         setattr(Plain, name, getattr(corridor, name))
     with pytest.raises(
-        ValueError, match=r"missing can_render, render_episodes, extra_metrics \(subclass headless_ad.Task"
+        ValueError,
+        match=r"missing can_render, render_episodes, extra_metrics, instance_metrics, instance_curves "
+        r"\(subclass headless_ad.Task",
     ):
         checked(Plain, "'plain'")
 

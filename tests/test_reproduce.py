@@ -9,7 +9,7 @@ import pytest
 
 from headless_ad.methods import method_name
 from headless_ad.reproduce import ReproduceConfig, describe_plan, plan_jobs, reproduce
-from headless_ad.train import to_jsonable
+from headless_ad.train_config import to_jsonable
 
 
 @pytest.fixture(autouse=True)

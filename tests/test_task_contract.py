@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headless_ad.evaluate import SuiteResult, run_baselines
+from headless_ad.evaluation import SuiteResult, run_baselines
 from headless_ad.learners import RandomLearner
 from headless_ad.rollout import run_learner
 from headless_ad.tasks import TASKS, Task, entry_point_tasks, get_task
@@ -117,3 +117,17 @@ def test_the_metric_tells_the_source_from_random(task: Task) -> None:
     assert all(isinstance(value, float) for value in result.extra_metrics("random").values())
     x, y = task.curve(source)
     assert len(x) == len(y) and np.all(np.diff(x) > 0) and np.isfinite(y).all()
+
+
+def test_per_instance_results_average_to_the_metric(task: Task) -> None:
+    """What `evaluate` saves per instance for reports agrees with the table's metric."""
+    suite = small_suite(task)
+    rollout = run_baselines(task, suite, seed=0)[task.source_algorithm]
+    metrics = task.instance_metrics(rollout)
+    if metrics is None:  # a task may report no per-instance results
+        assert task.instance_curves(rollout) is None
+        return
+    assert metrics.shape == (suite.num_instances,)
+    assert np.nanmean(metrics) == pytest.approx(task.metric(rollout))
+    x, curves = task.instance_curves(rollout)
+    assert curves.shape == (suite.num_instances, len(x))

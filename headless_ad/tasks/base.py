@@ -92,12 +92,17 @@ class Task(Protocol):
         actions were tried on the all-actions suites). Default: none."""
         return {}
 
-    # Also optional, looked up by `results.py` where present: `instance_metrics(rollout) -> (N,)`,
-    # the metric per instance (`metric` is their mean), and `instance_curves(rollout) -> (x, (N, L))`,
-    # the curve per instance, saved by `evaluate` for reports with bootstrap confidence intervals.
+    def instance_metrics(self, rollout: Rollout) -> np.ndarray | None:
+        """Optional: (N,) the metric per instance (`metric` is their mean), saved by `evaluate` for
+        reports with bootstrap confidence intervals. Default: None (no per-instance results)."""
+        return None
+
+    def instance_curves(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optional: (x, (N, L)) the learning curve per instance. Default: None."""
+        return None
 
 
-OPTIONAL_HOOKS = ("extra_metrics", "can_render", "render_episodes")
+OPTIONAL_HOOKS = ("extra_metrics", "can_render", "render_episodes", "instance_metrics", "instance_curves")
 """Members of `Task` with a default: inherited by subclasses, so the shared code calls them directly."""
 
 

@@ -213,6 +213,12 @@ class MiniGridTask(Task):
         """Mean over instances of the return of each one's last 50 completed episodes."""
         return float(np.nanmean(DarkroomTask.last_episode_returns(rollout)))
 
+    def instance_metrics(self, rollout: Rollout) -> np.ndarray:
+        return DarkroomTask().instance_metrics(rollout)
+
+    def instance_curves(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
+        return DarkroomTask().instance_curves(rollout)
+
     @staticmethod
     def success_rates(rollout: Rollout) -> np.ndarray:
         """(N,) share of each instance's last 50 completed episodes that reached the goal (rewarded)."""

@@ -1,0 +1,410 @@
+"""Train Headless-AD (or AD, or an ablation) on a history store: fresh random action embeddings
+every batch, InfoNCE over the available actions, periodic in-context evaluation, TensorBoard and
+atomic checkpoints.
+
+`train` checks the run and takes its lock; `run_training` builds the run and steps it. Under
+torchrun every rank computes its share of each global batch (`batch_size` is global) and
+DistributedDataParallel averages the gradients; rank 0 alone collects, logs, evaluates and saves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from headless_ad.action_embeddings import ActionScoring, action_vectors, embed_actions, scoring_for, with_no_action_row
+from headless_ad.checkpoints import (
+    CHECKPOINT_VERSION,
+    CheckpointError,
+    atomic_torch_save,
+    load_checkpoint,
+    non_finite_tensors,
+)
+from headless_ad.collect import collect, open_store
+from headless_ad.distributed import Distributed, init_distributed
+from headless_ad.episode_gifs import early_and_late_frames
+from headless_ad.evaluation import SuiteResult, evaluate_in_context, run_baselines
+from headless_ad.evaluation_summary import curves_figure, format_table, metric_tag
+from headless_ad.files import atomic_write_json, check_writable_folder, remove_stale_temporaries
+from headless_ad.hardware import resolve_device, resolve_precision
+from headless_ad.histories import Batch, HistoryStore, WindowSampler
+from headless_ad.locks import exclusive_lock
+from headless_ad.losses import headless_loss
+from headless_ad.methods import check_indexed_training
+from headless_ad.model import HeadlessTransformer, ModelConfig
+from headless_ad.progress import progress_bar
+from headless_ad.results import evaluation_name, save_evaluation
+from headless_ad.runs import RUNS, TrainingDiverged, check_run_directory, resume_changes
+from headless_ad.tasks import Task, get_task
+from headless_ad.train_config import TrainConfig, config_markdown, default_run_name, to_jsonable
+from headless_ad.training_state import TrainingState, missing_resume_state
+
+SELECTIONS = ("argmax", "sample")
+
+
+def train(config: TrainConfig) -> Path:
+    """Train (or resume) a run; returns the checkpoint path."""
+    config.validate()
+    if not config.run_name:
+        if config.resume:
+            raise ValueError("--resume needs the --run-name of the run to continue")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("under torchrun pass --run-name (every rank must agree on the run)")
+        config = dataclasses.replace(config, run_name=default_run_name(config))
+    run_dir = RUNS / config.run_name
+    checkpoint_path = run_dir / "checkpoint.pt"
+    if config.resume and not checkpoint_path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
+    if not config.resume and checkpoint_path.exists():
+        raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it or choose another --run-name")
+    check_run_directory(run_dir, config.resume)
+    check_writable_folder(run_dir, "run outputs")
+    # One writer per run (torchrun: rank 0 writes for all).
+    with exclusive_lock(run_dir, "run") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
+        return run_training(config, run_dir, checkpoint_path)
+
+
+def load_checkpoint_to_resume(config: TrainConfig, checkpoint_path: Path) -> dict[str, Any]:
+    """The checkpoint `--resume` continues, after checking that the options asked for either may
+    change on resume (they are applied, and recorded in config.json) or equal the checkpoint's;
+    anything else is refused in one line."""
+    checkpoint = load_checkpoint(checkpoint_path, expected_task=config.task)
+    missing = missing_resume_state(checkpoint)
+    if missing:
+        raise CheckpointError(f"{checkpoint_path}: holds no {', '.join(missing)} state, so training cannot resume")
+    if config.total_steps < checkpoint["step"]:
+        raise ValueError(
+            f"--total-steps {config.total_steps} is below the step of {checkpoint_path} ({checkpoint['step']})"
+        )
+    applied, refused = resume_changes(checkpoint["config"], to_jsonable(config), to_jsonable(TrainConfig()))
+    if refused:
+        raise ValueError(
+            f"--resume: {checkpoint_path} was trained with other values of options that shape the optimisation "
+            f"or the data ({'; '.join(refused)}); resume without changing them, or start a new --run-name"
+        )
+    if applied and checkpoint["step"] < config.total_steps:
+        print(f"resuming with changed {'; '.join(applied)} (recorded in config.json)")
+    return checkpoint
+
+
+def model_config_for(config: TrainConfig, task: Task, store: HistoryStore) -> ModelConfig:
+    """The model the run trains: the config's, with what the data decides (window, observations,
+    an indexed head's width) filled in."""
+    train_suite = task.train_suite(
+        config.collect.num_instances, config.collect.horizon, config.collect.seed, config.collect.train_suite
+    )
+    model_config = dataclasses.replace(
+        config.model,
+        max_steps=config.seq_len,
+        observation_kind=task.observation_kind,
+        observation_size=task.observation_size(train_suite),
+    )
+    if model_config.head == "indexed":
+        counts = np.asarray(store.action_mask).sum(axis=1)
+        check_indexed_training(
+            counts, model_config.num_actions, config.permute_actions, config.mixed_action_counts, str(store.path)
+        )
+        if not model_config.num_actions:
+            model_config = dataclasses.replace(model_config, num_actions=store.max_actions)
+    return model_config
+
+
+def divergence_message(step: int, what: str, config: TrainConfig, checkpoint_path: Path, saved_step: int) -> str:
+    kept = f"{checkpoint_path} keeps step {saved_step}" if saved_step else "no checkpoint was written"
+    return (
+        f"training diverged at step {step}: {what}; stopped, {kept}. "
+        f"Lower --learning-rate (now {config.learning_rate:g}) or --grad-clip (now {config.grad_clip:g})"
+    )
+
+
+def non_finite_values(loss: torch.Tensor, grad_norm: torch.Tensor) -> str:
+    return "; ".join(
+        f"{name} is {value.item()}"
+        for name, value in (("the loss", loss.detach()), ("the gradient norm", grad_norm))
+        if not bool(torch.isfinite(value).item())
+    )
+
+
+class Checkpointer:
+    """Writes the run's one checkpoint dict atomically, and never one whose weights are not finite."""
+
+    def __init__(self, config: TrainConfig, model_config: ModelConfig, path: Path) -> None:
+        self.config, self.model_config, self.path = config, model_config, path
+        self.saved_step = 0
+
+    def save(self, state: TrainingState) -> None:
+        weights = {"model": state.model.state_dict(), "ema_model": state.ema.module.state_dict() if state.ema else {}}
+        bad = [f"{key}.{name}" for key, part in weights.items() for name in non_finite_tensors(part)]
+        if bad:  # a checkpoint that cannot act is never written over a good one
+            what = f"non-finite weights ({bad[0]})"
+            raise TrainingDiverged(divergence_message(state.step, what, self.config, self.path, self.saved_step))
+        header = {
+            "version": CHECKPOINT_VERSION,
+            "task": self.config.task,
+            "config": to_jsonable(self.config),
+            "model_config": dataclasses.asdict(self.model_config),
+        }
+        atomic_torch_save({**header, **state.state_dict()}, self.path)
+        self.saved_step = state.step
+
+
+class InContextEvaluation:
+    """The run's evaluation suites, with the baselines' rollouts computed once, and the model's
+    rollouts on them at any step."""
+
+    def __init__(self, config: TrainConfig, task: Task, horizon: int, scoring: ActionScoring) -> None:
+        self.config, self.task, self.scoring = config, task, scoring
+        self.suites = {
+            name: task.parse_suite(name, config.eval_instances, config.eval_horizon or horizon, config.collect.seed)
+            for name in config.eval_suites
+        }
+        self.seed = config.seed + 1
+        self.baselines = {name: run_baselines(task, suite, seed=self.seed) for name, suite in self.suites.items()}
+
+    def run(self, model: HeadlessTransformer) -> list[SuiteResult]:
+        return evaluate_in_context(
+            self.task, model, self.suites, self.baselines, SELECTIONS, self.scoring, self.seed,
+            self.config.temperature_schedule,
+        )  # fmt: skip
+
+    def save(self, run_dir: Path, results: list[SuiteResult], step: int, wall_seconds: float) -> None:
+        """Per-instance results, as `evaluate` saves them (runs/<run>/evaluations/train-...)."""
+        config, schedule = self.config, self.config.temperature_schedule.describe()
+        horizon = config.eval_horizon or config.collect.horizon
+        name = evaluation_name(
+            step, config.eval_suites, self.seed, config.eval_instances, horizon, SELECTIONS, schedule, prefix="train-"
+        )
+        description = {
+            "checkpoint": str(run_dir / "checkpoint.pt"),
+            "step": step,
+            "train_config": to_jsonable(config),
+            "evaluation": {
+                "suites": list(config.eval_suites), "seed": self.seed, "num_instances": config.eval_instances,
+                "horizon": horizon, "selection": list(SELECTIONS), "sample_temperature": schedule,
+            },
+            "wall_seconds": wall_seconds,
+        }  # fmt: skip
+        # The same checkpoint step and settings give the same evaluation: a re-run may replace it.
+        save_evaluation(run_dir / "evaluations" / name, self.task, results, description, overwrite=True)
+
+
+class RunLog:
+    """What rank 0 shows and records: TensorBoard scalars, figures and pictures, the progress bar
+    on a terminal, log lines in a file."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, task: Task, step: int, tokens_per_step: int) -> None:
+        self.config, self.task, self.tokens_per_step = config, task, tokens_per_step
+        self.writer = SummaryWriter(run_dir)
+        self.writer.add_text("config", config_markdown(config), global_step=step)
+        self.bar = progress_bar(config.total_steps, config.run_name, initial=step)
+        self.last_time, self.last_step, self.data_seconds = time.perf_counter(), step, 0.0
+
+    def training(self, step: int, loss: torch.Tensor, logits: torch.Tensor, batch: Batch, grad_norm, lr: float) -> None:
+        now = time.perf_counter()
+        elapsed, steps_done = now - self.last_time, step - self.last_step
+        accuracy = (logits.argmax(-1) == batch.targets).float().mean().item()
+        scalars = {
+            "train/loss": loss.item(),
+            "train/accuracy": accuracy,
+            "train/grad_norm": grad_norm.item(),
+            "train/learning_rate": lr,
+            "train/tokens_seen": step * self.tokens_per_step,
+            "perf/steps_per_second": steps_done / elapsed,
+            "perf/tokens_per_second": steps_done * self.tokens_per_step / elapsed,
+            "perf/data_fraction": self.data_seconds / elapsed,
+        }
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, step)
+        status = f"loss {loss.item():.4f} acc {accuracy:.3f} lr {lr:.2e}"
+        if self.bar.disable:  # a file or pipe gets log lines; a terminal the bar
+            print(f"step {step}/{self.config.total_steps} {status} {steps_done / elapsed:.2f} steps/s", flush=True)
+        else:
+            self.bar.set_postfix_str(status, refresh=False)
+        self.restart_clock(step)
+
+    def restart_clock(self, step: int) -> None:
+        """Throughput counts training only: the clock restarts after logging and evaluation."""
+        self.last_time, self.last_step, self.data_seconds = time.perf_counter(), step, 0.0
+
+    def evaluation(self, results: list[SuiteResult], step: int, seconds: float) -> None:
+        writer, task = self.writer, self.task
+        for result in results:
+            for selection in SELECTIONS:
+                agent = f"model_{selection}"
+                writer.add_scalar(f"eval/{result.suite}/normalized_{selection}", result.normalized(agent), step)
+                for name, value in result.extra_metrics(agent).items():
+                    writer.add_scalar(f"eval/{result.suite}/{name.replace(' ', '_')}_{selection}", value, step)
+            # The raw measure beside the normalized score, baselines included (flat reference lines).
+            for agent in result.rollouts:
+                writer.add_scalar(f"eval/{result.suite}/{metric_tag(task)}/{agent}", result.metric(agent), step)
+            writer.add_figure(f"eval/{result.suite}/curves", curves_figure(result), step)
+            if self.config.eval_pictures and "model_sample" in result.rollouts:
+                # The first instance's first and last episodes, one image per step.
+                frames = early_and_late_frames(task, result.spec, result.rollouts["model_sample"], instance=0)
+                writer.add_images(f"eval/{result.suite}/episodes_sample", np.stack(frames), step, dataformats="NHWC")
+        writer.add_scalar("perf/eval_seconds", seconds, step)
+        agents = [*task.baselines, *(f"model_{selection}" for selection in SELECTIONS)]
+        tqdm.write(f"step {step}: in-context evaluation\n{format_table(results, agents)}")
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()
+
+
+def train_step(
+    state: TrainingState,
+    trained: torch.nn.Module,
+    batch: Batch,
+    config: TrainConfig,
+    scoring: ActionScoring,
+    shard_rows: slice,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimizer step on `batch`; returns loss, logits and the gradient norm before clipping.
+    The step is not taken when the loss or the gradient is not finite (the caller stops)."""
+    model_config, device = state.model.config, state.embedding_generator.device
+    # Drawn for the global batch on every rank (same generator), each keeping its own rows.
+    embeddings = action_vectors(
+        model_config, config.batch_size, batch.action_mask.shape[1], state.embedding_generator, device,
+        config.permute_actions,
+    )[shard_rows]  # fmt: skip
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        outputs = trained(
+            embeddings,
+            batch.action_mask,
+            batch.observations,
+            embed_actions(with_no_action_row(embeddings), batch.prev_actions),
+            batch.prev_rewards,
+            prev_observations=batch.prev_observations,
+            prev_dones=batch.prev_dones,
+        )
+    loss, logits = headless_loss(
+        outputs.float(), embeddings, batch.action_mask, batch.targets, scoring, config.loss, config.label_smoothing
+    )
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
+    if bool((torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).item()):
+        state.optimizer.step()
+        state.scheduler.step()
+        if state.ema is not None:
+            state.ema.update_parameters(state.model)
+        state.step += 1
+    return loss, logits, grad_norm
+
+
+def setup_runtime(config: TrainConfig) -> tuple[Distributed, torch.device, torch.dtype]:
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    world = init_distributed(resolve_device(config.device))
+    device = resolve_device(config.device, world.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if config.batch_size % world.world_size:
+        raise ValueError(f"--batch-size {config.batch_size} does not split over {world.world_size} processes")
+    return world, device, resolve_precision(config.precision, device)
+
+
+def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> Path:
+    """`train`, holding the run's lock: build the run (or restore it), then step it to the end."""
+    task = get_task(config.task)
+    checkpoint = load_checkpoint_to_resume(config, checkpoint_path) if config.resume else None
+    if checkpoint is not None and checkpoint["step"] >= config.total_steps:
+        print(f"{checkpoint_path} is already at step {checkpoint['step']} of {config.total_steps}: nothing to train")
+        return checkpoint_path
+    for stale in remove_stale_temporaries(run_dir):
+        print(f"removed {stale}, left by a killed writer")
+    world, device, dtype = setup_runtime(config)
+    torch.manual_seed(config.seed)
+
+    if world.is_main:
+        collect(config.collect)
+    world.barrier()
+    store = open_store(config.collect)
+    sampler = WindowSampler(
+        store, config.seq_len, config.batch_size, seed=config.seed, device=device,
+        shard=(world.rank, world.world_size), start_share=config.start_window_share,
+        episode_stride=config.episode_stride,
+    )  # fmt: skip
+    model_config = model_config_for(config, task, store)
+    scoring = scoring_for(model_config, config.scoring)
+    model = HeadlessTransformer(model_config).to(device)
+    # Same seed on every rank, so the replicas start equal (DDP also broadcasts rank 0's weights).
+    trained = model if world.world_size == 1 else torch.nn.parallel.DistributedDataParallel(model)
+    if config.compile:
+        trained = torch.compile(trained)  # evaluation decodes with the uncompiled `model`
+    torch.manual_seed(config.seed + world.rank)  # independent dropout masks per rank
+    state = TrainingState.new(model, sampler, config, device)
+    if checkpoint is not None:
+        if checkpoint["model_config"] != dataclasses.asdict(model_config):
+            raise CheckpointError(f"{checkpoint_path}: its model config differs from this run's (see config.json)")
+        state.load_state_dict(checkpoint, checkpoint_path)
+        del checkpoint
+        if world.is_main:
+            print(f"resuming {checkpoint_path} at step {state.step}")
+    checkpointer = Checkpointer(config, model_config, checkpoint_path)
+    checkpointer.saved_step = state.step
+
+    log = evaluation = None
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "config.json", to_jsonable(config))
+        parameters = f"{model.num_parameters():,} parameters on {device} ({dtype})"
+        processes = f" x {world.world_size} processes" if world.world_size > 1 else ""
+        print(f"{config.run_name}: {parameters}{processes}, {store.num_instances} histories from {store.path}")
+        evaluation = InContextEvaluation(config, task, store.horizon, scoring)
+        log = RunLog(config, run_dir, task, state.step, config.batch_size * (config.seq_len + store.max_actions))
+
+    model.train()
+    try:
+        while state.step < config.total_steps:
+            data_start = time.perf_counter()
+            batch = sampler.sample()
+            if log is not None:
+                log.data_seconds += time.perf_counter() - data_start
+            loss, logits, grad_norm = train_step(state, trained, batch, config, scoring, sampler.shard_rows, dtype)
+            if not bool((torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).item()):
+                # Stopped before the optimizer spread NaN into the weights; the last checkpoint stays.
+                what = non_finite_values(loss, grad_norm)
+                raise TrainingDiverged(
+                    divergence_message(state.step + 1, what, config, checkpoint_path, checkpointer.saved_step)
+                )
+            step = state.step
+            if log is None:
+                continue
+            log.bar.update()
+            if step % config.log_every == 0 or step == config.total_steps:
+                log.training(step, loss, logits, batch, grad_norm, state.scheduler.get_last_lr()[0])
+            if step % config.checkpoint_every == 0 or step == config.total_steps:
+                checkpointer.save(state)
+            if evaluation.suites and (
+                (config.eval_every and step % config.eval_every == 0) or step == config.total_steps
+            ):
+                start = time.perf_counter()
+                results = evaluation.run(state.acting_model)
+                log.evaluation(results, step, time.perf_counter() - start)
+                if step == config.total_steps:  # the end-of-run evaluation, per instance
+                    evaluation.save(run_dir, results, step, time.perf_counter() - start)
+                log.restart_clock(step)
+    finally:
+        if log is not None:
+            log.close()
+    if world.is_main:
+        print(
+            f"{config.run_name}: checkpoint {checkpoint_path}; TensorBoard events in {run_dir} "
+            f"(tensorboard --logdir {run_dir})\n"
+            f"evaluate it: python -m headless_ad evaluate --checkpoint {checkpoint_path}"
+        )
+    world.barrier()
+    del trained  # DDP holds the process group; drop it before leaving the group
+    world.close()
+    return checkpoint_path
