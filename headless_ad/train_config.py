@@ -31,9 +31,12 @@ class TrainConfig:
     run_name: str = ""
     """Outputs go to runs/<run_name>/ (TensorBoard events, checkpoint.pt, config.json); default:
     <task>-s<seed>-<date>-<time>, new for every start (--resume needs the name)."""
+    seed: int = 0
+    """Seeds the weights, the window sampler, the action embeddings and evaluation; the histories
+    have their own --collect.seed."""
+    # Data: which histories, and how training windows are cut from them.
     collect: CollectConfig = field(default_factory=CollectConfig)
     """Which histories to train on; collected first if the store does not exist yet."""
-    model: ModelConfig = field(default_factory=ModelConfig)
     seq_len: int = 300
     """Steps per training window (the context the model acts with)."""
     start_window_share: float = 0.0
@@ -44,6 +47,17 @@ class TrainConfig:
     """Episodic tasks: train on every k-th episode of a history (a random residue r mod k per
     window), so a window shows k times the source's progress and the distilled learner is pushed
     to improve faster than its source."""
+    permute_actions: tyro.conf.FlagCreatePairsOff[bool] = False
+    """With --model.head indexed: map each training window's actions to a fresh random permutation
+    of the head's indices (AD-permuted, the paper's motivating experiment)."""
+    mixed_action_counts: tyro.conf.FlagCreatePairsOff[bool] = False
+    """With --model.head indexed: allow histories with different action counts (AD trains per
+    action set otherwise, and such a store fails at once)."""
+    # Model, and how its outputs score the actions.
+    model: ModelConfig = field(default_factory=ModelConfig)
+    scoring: ActionScoring = field(default_factory=ActionScoring)
+    """How output vectors score actions (similarity, temperature tau, optional log-K scale)."""
+    # Optimisation.
     batch_size: int = 16
     """Training windows per optimizer step (the global batch: under torchrun it is split over ranks)."""
     learning_rate: float = 3e-3
@@ -64,21 +78,10 @@ class TrainConfig:
     loss: LossKind = "infonce"
     """infonce: cross-entropy over the available actions' scores (the paper's); mse: regress the
     output onto the taken action's embedding (the paper's ablation)."""
-    scoring: ActionScoring = field(default_factory=ActionScoring)
-    """How output vectors score actions (similarity, temperature tau, optional log-K scale)."""
-    seed: int = 0
-    """Seeds the weights, the window sampler, the action embeddings and evaluation; the histories
-    have their own --collect.seed."""
-    device: str = "auto"
-    """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
-    threads: int = 0
-    """torch CPU threads; 0 = torch's default."""
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """Autocast dtype for training (weights and optimizer stay fp32). auto: bf16 on a GPU that
-    supports it and on CPUs with native bf16 instructions (avx512_bf16 / amx_bf16), else fp32."""
-    compile: bool = False
-    """torch.compile the training forward/backward (worth it on a GPU; on CPU the first steps
-    spend about half a minute compiling)."""
+    label_smoothing: float = 0.0
+    """Share of the target's probability spread evenly over the available actions (cross-entropy
+    and InfoNCE; 0 = off)."""
+    # Evaluation during training (also `evaluate`'s defaults for the sampling temperature).
     eval_every: int = 500
     """Optimizer steps between in-context evaluations (0 = only at the end)."""
     eval_suites: tuple[str, ...] = ("all_new", "num_50")
@@ -101,21 +104,23 @@ class TrainConfig:
     eval_pictures: bool = False
     """Tasks that can draw their instances (darkroom, minigrid): pictures of the model's first and last
     episodes on each evaluation suite's first instance, in TensorBoard (eval/<suite>/episodes_sample)."""
+    # Runtime: where and how fast it computes, how often it logs and saves.
+    device: str = "auto"
+    """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
+    threads: int = 0
+    """torch CPU threads; 0 = torch's default."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """Autocast dtype for training (weights and optimizer stay fp32). auto: bf16 on a GPU that
+    supports it and on CPUs with native bf16 instructions (avx512_bf16 / amx_bf16), else fp32."""
+    compile: bool = False
+    """torch.compile the training forward/backward (worth it on a GPU; on CPU the first steps
+    spend about half a minute compiling)."""
     log_every: int = 25
     """Optimizer steps between TensorBoard scalars and progress updates."""
     checkpoint_every: int = 500
     """Optimizer steps between checkpoints (one file, replaced atomically; also written at the end)."""
     resume: bool = False
     """Continue runs/<run_name>/checkpoint.pt."""
-    label_smoothing: float = 0.0
-    """Share of the target's probability spread evenly over the available actions (cross-entropy
-    and InfoNCE; 0 = off)."""
-    permute_actions: tyro.conf.FlagCreatePairsOff[bool] = False
-    """With --model.head indexed: map each training window's actions to a fresh random permutation
-    of the head's indices (AD-permuted, the paper's motivating experiment)."""
-    mixed_action_counts: tyro.conf.FlagCreatePairsOff[bool] = False
-    """With --model.head indexed: allow histories with different action counts (AD trains per
-    action set otherwise, and such a store fails at once)."""
 
     @property
     def temperature_schedule(self) -> TemperatureSchedule:
