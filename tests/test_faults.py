@@ -381,7 +381,7 @@ def test_read_only_run_folder_fails_evaluate_before_the_work(monkeypatch, capsys
         (["--learning-rate", "0.1"], "(--learning-rate 0.003 -> 0.1)"),
         (["--total-steps", "2"], "--total-steps 2 is below the step of runs/tiny/checkpoint.pt (3)"),
         (["--total-steps", "12"], "(--total-steps 6 -> 12)"),
-        (["--batch-size", "8", "--seed", "3"], "(--batch-size 4 -> 8; --seed 0 -> 3)"),
+        (["--batch-size", "8", "--seed", "3"], "(--seed 0 -> 3; --batch-size 4 -> 8)"),
         (["--collect.seed", "1"], "--collect.seed 0 -> 1"),
     ],
 )
