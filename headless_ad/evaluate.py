@@ -50,7 +50,7 @@ class EvaluateConfig:
     """torch CPU threads; 0 = torch's default."""
     gifs: int = 0
     """GIFs of the model's first and last episodes on the first `gifs` instances of every suite,
-    beside the checkpoint (tasks that can draw their instances: minigrid); 0: none."""
+    beside the checkpoint (tasks that can draw their instances: darkroom, minigrid); 0: none."""
     overwrite: bool = False
     """Replace an earlier evaluation with the same settings (its folder under <run>/evaluations/)."""
 

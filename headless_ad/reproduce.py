@@ -33,7 +33,7 @@ from headless_ad.presets import PRESETS
 from headless_ad.results import RESULTS_FILE, evaluation_name
 from headless_ad.train_config import TrainConfig
 
-Family = Literal["bandit", "contextual_bandit", "darkroom"]
+Family = Literal["bandit", "contextual_bandit", "darkroom", "minigrid"]
 Scale = Literal["quick", "cpu"]
 
 
@@ -163,6 +163,33 @@ FAMILIES: dict[str, FamilyPlan] = {
                 {"seq_len": 40, "batch_size": 4, "episode_stride": 1, "anneal_episodes": 5},
             ),
             "cpu": Scaled(2_000, 2_000, 4_000, 50, 4_000, 0.35, 120.0),
+        },
+    ),
+    "minigrid": FamilyPlan(
+        preset="minigrid",
+        suites=tuple(f"test_layouts/{actions}" for actions in ("train", "train_permuted", "test_50", "test", "all")),
+        # As Darkroom: AD on the 50 train actions, and the ADs that already knew the held-out actions.
+        ad_sets=(
+            ("", tuple(f"test_layouts/{actions}" for actions in ("train", "train_permuted", "test_50", "test", "all"))),
+            ("actions=test", ("test_layouts/test",)),
+            ("actions=all", ("test_layouts/all",)),
+        ),
+        ablations=True,
+        permuted_head=125,
+        action_dim=128,
+        scales={
+            "quick": Scaled(
+                3,
+                16,
+                400,
+                3,
+                200,
+                0.05,
+                2.0,
+                {"seq_len": 40, "batch_size": 4, "episode_stride": 1, "anneal_episodes": 5},
+            ),
+            # The preset's own scale: 6,000 steps took 25 minutes on one thread (docs/families/minigrid.md).
+            "cpu": Scaled(6_000, 2_000, 4_000, 50, 4_000, 0.22, 120.0),
         },
     ),
 }

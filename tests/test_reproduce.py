@@ -39,6 +39,9 @@ def test_darkroom_plan_has_the_ads_that_knew_the_actions_and_the_width_switch() 
     assert suites["ad-actionstest-s0"] == ("test_goals/test",) and suites["ad-actionsall-s0"] == ("test_goals/all",)
     assert "test_goals/all" in suites["ad-default-s0"]  # reported as n/a there, not skipped
     assert any(job.train.model.action_dim == 128 for job in jobs)
+    minigrid = plan_jobs(ReproduceConfig("minigrid", seeds=1, scale="quick"))
+    layouts = {job.train.run_name.removeprefix("reproduce-minigrid-quick-"): job.evaluate.suites for job in minigrid}
+    assert layouts["ad-actionstest-s0"] == ("test_layouts/test",) and "test_layouts/all" in layouts["headless-ad-s0"]
     contextual = plan_jobs(ReproduceConfig("contextual_bandit", seeds=1, scale="quick"))
     assert {method_name(to_jsonable(job.train)) for job in contextual} == {"Headless-AD", "AD", "AD-permuted"}
 
