@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import gymnasium as gym
 import numpy as np
 from PIL import Image
 
@@ -34,6 +35,24 @@ def episode_bounds(dones: np.ndarray) -> list[tuple[int, int]]:
 def early_and_late(num_episodes: int, count: int = EARLY_LATE) -> list[int]:
     """The first and last `count` episode indices (all of them when there are few)."""
     return sorted(set(range(min(count, num_episodes))) | set(range(max(0, num_episodes - count), num_episodes)))
+
+
+def replay_frames(env: gym.Env, rollout: Rollout, instance: int, episodes: list[int]) -> list[np.ndarray]:
+    """`env` (one instance, `render_mode="rgb_array"`) replays `episodes` of the rollout's
+    `instance`: the start of each, then a frame after every action. The env must end each episode
+    where the rollout did; if it does not, the pictures would show another history, so it stops."""
+    bounds = episode_bounds(rollout.dones[instance])
+    frames = []
+    for episode in episodes:
+        start, stop = bounds[episode]
+        env.reset()
+        frames.append(env.render())
+        for step in range(start, stop):
+            _, _, terminated, truncated, _ = env.step(int(rollout.actions[instance, step]))
+            frames.append(env.render())
+            if (terminated or truncated) != (step == stop - 1):
+                raise RuntimeError(f"instance {instance}: the env and the rollout disagree at step {step}")
+    return frames
 
 
 def early_and_late_frames(task: Task, suite: Suite, rollout: Rollout, instance: int) -> list[np.ndarray]:

@@ -40,6 +40,39 @@ def for_task(recipe: TrainConfig, task: str, collect: CollectConfig | None = Non
     return replace(recipe, task=task, collect=collect or CollectConfig(task=task), **changes)
 
 
+def episodic_macro_actions(task: str, eval_suites: tuple[str, ...]) -> TrainConfig:
+    """The CPU recipe for episodic tasks whose instances offer lists of macro-actions, chosen on
+    Darkroom (docs/design.md)."""
+    return for_task(
+        CPU,
+        task,
+        # Long enough for Q-learning to converge on Darkroom's far goals (3 actions away) too;
+        # instances offer 25-50 of the train actions, so the model meets many action-set sizes.
+        CollectConfig(num_instances=2_000, task=task, horizon=4_000, train_suite="min_actions=25"),
+        # The prompt's pull on attention must not grow from the 50 training to 75 or 125 actions.
+        model=replace(CPU.model, prompt_key_bias=True),
+        # Dot-product scores: the model must be able to act uniformly at random (Q-learning's
+        # first episodes), which needs a near-zero output; cosine scores discard the norm.
+        scoring=ActionScoring(),
+        seq_len=200,
+        start_window_share=0.2,
+        # Every 16th episode per window: a 200-step window spans Q-learning's whole learning
+        # phase, 16x steeper than its own curve (see docs/design.md).
+        episode_stride=16,
+        total_steps=6_000,
+        eval_every=0,
+        eval_horizon=4_000,
+        eval_instances=50,
+        eval_suites=eval_suites,
+        # Annealed from 0.8 to 0.3 over each instance's first 200 episodes: a sliding window cannot
+        # tell the model how long it has acted, so it keeps Q-learning's early exploration on far
+        # goals. Chosen on validation rooms (train goals, test actions, seed 77; see docs/design.md).
+        sample_temperature=0.8,
+        final_sample_temperature=0.3,
+        anneal_episodes=200,
+    )
+
+
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "bandit": (
         "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 18 minutes on 2 cores.",
@@ -68,58 +101,12 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     ),
     "darkroom": (
         "Darkroom 9x9 with 3-move action sequences, CPU preset: 2,000 Q-learning histories of 4,000 steps.",
-        for_task(
-            CPU,
-            "darkroom",
-            # Long enough for Q-learning to converge on the far goals (3 actions away) too; rooms
-            # offer 25-50 of the train actions, so the model meets many action-set sizes.
-            CollectConfig(num_instances=2_000, task="darkroom", horizon=4_000, train_suite="min_actions=25"),
-            # The prompt's pull on attention must not grow from the 50 training to 75 or 125 actions.
-            model=replace(CPU.model, prompt_key_bias=True),
-            # Dot-product scores: the model must be able to act uniformly at random (Q-learning's
-            # first episodes), which needs a near-zero output; cosine scores discard the norm.
-            scoring=ActionScoring(),
-            seq_len=200,
-            start_window_share=0.2,
-            # Every 16th episode per window: a 200-step window spans Q-learning's whole learning
-            # phase, 16x steeper than its own curve (see docs/design.md).
-            episode_stride=16,
-            total_steps=6_000,
-            eval_every=0,
-            eval_horizon=4_000,
-            eval_instances=50,
-            eval_suites=("test_goals/test", "train_goals/train"),
-            # Annealed from 0.8 to 0.3 over each room's first 200 episodes: a sliding window cannot
-            # tell the model how long it has acted, so it keeps Q-learning's early exploration on far
-            # goals. Chosen on validation rooms (train goals, test actions, seed 77; see docs/design.md).
-            sample_temperature=0.8,
-            final_sample_temperature=0.3,
-            anneal_episodes=200,
-        ),
+        episodic_macro_actions("darkroom", ("test_goals/test", "train_goals/train")),
     ),
     "minigrid": (
         "MiniGrid DoorKey-5x5 with 3-primitive macro-actions, CPU preset: 2,000 Q-learning histories of 4,000 steps.",
-        for_task(
-            CPU,
-            "minigrid",
-            # Darkroom's data recipe: instances offer 25-50 of the train actions.
-            CollectConfig(num_instances=2_000, task="minigrid", horizon=4_000, train_suite="min_actions=25"),
-            # The model and sampling settings are Darkroom's (chosen there on validation rooms),
-            # not tuned on minigrid.
-            model=replace(CPU.model, prompt_key_bias=True),
-            scoring=ActionScoring(),
-            seq_len=200,
-            start_window_share=0.2,
-            episode_stride=16,
-            total_steps=6_000,
-            eval_every=0,
-            eval_horizon=4_000,
-            eval_instances=50,
-            eval_suites=("test_layouts/test", "train_layouts/train"),
-            sample_temperature=0.8,
-            final_sample_temperature=0.3,
-            anneal_episodes=200,
-        ),
+        # Darkroom's recipe as it is (chosen on Darkroom's validation rooms), not tuned on minigrid.
+        episodic_macro_actions("minigrid", ("test_layouts/test", "train_layouts/train")),
     ),
     "darkroom-paper": (
         "Darkroom at the reference's scale (10,000 histories, d_model 512, 4 layers, batch 64, 30k steps): for a GPU.",

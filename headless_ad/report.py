@@ -24,6 +24,7 @@ import tyro
 from headless_ad.files import atomic_output, atomic_write_json, atomic_write_text
 from headless_ad.methods import METHODS, method_name
 from headless_ad.results import RESULTS_FILE, load_evaluation
+from headless_ad.runs import flatten
 
 IGNORED_KEYS = {
     "seed", "run_name", "resume", "threads", "device", "compile", "log_every", "checkpoint_every",
@@ -81,16 +82,6 @@ class Group:
     flat: dict[str, Any]
     runs: list[Run] = field(default_factory=list)
     label: str = ""
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def find_runs(paths: tuple[Path, ...]) -> list[Path]:

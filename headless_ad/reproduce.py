@@ -114,6 +114,35 @@ class FamilyPlan:
     """> 0: also train Headless-AD with this action-embedding width (orthonormal beyond d_model)."""
 
 
+def episodic_macro_action_plan(preset: str, held_out: str) -> FamilyPlan:
+    """Darkroom's and MiniGrid's comparison on held-out goals or layouts (`held_out`) with every
+    action set: AD on the 50 train actions (index i = the instance's i-th action), and the ADs that
+    already knew the held-out actions (trained on the 75 test actions and on all 125)."""
+    suites = tuple(f"{held_out}/{actions}" for actions in ("train", "train_permuted", "test_50", "test", "all"))
+    return FamilyPlan(
+        preset=preset,
+        suites=suites,
+        ad_sets=(("", suites), ("actions=test", (f"{held_out}/test",)), ("actions=all", (f"{held_out}/all",))),
+        ablations=True,
+        permuted_head=125,
+        action_dim=128,
+        scales={
+            "quick": Scaled(
+                3,
+                16,
+                400,
+                3,
+                200,
+                0.05,
+                2.0,
+                {"seq_len": 40, "batch_size": 4, "episode_stride": 1, "anneal_episodes": 5},
+            ),
+            # A third of the presets' 6,000 steps (the whole MiniGrid preset took 25 minutes on one thread).
+            "cpu": Scaled(2_000, 2_000, 4_000, 50, 4_000, 0.35, 120.0),
+        },
+    )
+
+
 FAMILIES: dict[str, FamilyPlan] = {
     "bandit": FamilyPlan(
         preset="bandit",
@@ -138,60 +167,8 @@ FAMILIES: dict[str, FamilyPlan] = {
             "cpu": Scaled(1_000, 10_000, 300, 100, 300, 0.5, 10.0),
         },
     ),
-    "darkroom": FamilyPlan(
-        preset="darkroom",
-        suites=tuple(f"test_goals/{actions}" for actions in ("train", "train_permuted", "test_50", "test", "all")),
-        # AD on the 50 train actions (index i = the room's i-th action); the ADs that already knew
-        # the held-out actions: trained on the 75 test actions and on all 125.
-        ad_sets=(
-            ("", tuple(f"test_goals/{actions}" for actions in ("train", "train_permuted", "test_50", "test", "all"))),
-            ("actions=test", ("test_goals/test",)),
-            ("actions=all", ("test_goals/all",)),
-        ),
-        ablations=True,
-        permuted_head=125,
-        action_dim=128,
-        scales={
-            "quick": Scaled(
-                3,
-                16,
-                400,
-                3,
-                200,
-                0.05,
-                2.0,
-                {"seq_len": 40, "batch_size": 4, "episode_stride": 1, "anneal_episodes": 5},
-            ),
-            "cpu": Scaled(2_000, 2_000, 4_000, 50, 4_000, 0.35, 120.0),
-        },
-    ),
-    "minigrid": FamilyPlan(
-        preset="minigrid",
-        suites=tuple(f"test_layouts/{actions}" for actions in ("train", "train_permuted", "test_50", "test", "all")),
-        # As Darkroom: AD on the 50 train actions, and the ADs that already knew the held-out actions.
-        ad_sets=(
-            ("", tuple(f"test_layouts/{actions}" for actions in ("train", "train_permuted", "test_50", "test", "all"))),
-            ("actions=test", ("test_layouts/test",)),
-            ("actions=all", ("test_layouts/all",)),
-        ),
-        ablations=True,
-        permuted_head=125,
-        action_dim=128,
-        scales={
-            "quick": Scaled(
-                3,
-                16,
-                400,
-                3,
-                200,
-                0.05,
-                2.0,
-                {"seq_len": 40, "batch_size": 4, "episode_stride": 1, "anneal_episodes": 5},
-            ),
-            # The preset's own scale: 6,000 steps took 25 minutes on one thread (docs/families/minigrid.md).
-            "cpu": Scaled(6_000, 2_000, 4_000, 50, 4_000, 0.22, 120.0),
-        },
-    ),
+    "darkroom": episodic_macro_action_plan("darkroom", "test_goals"),
+    "minigrid": episodic_macro_action_plan("minigrid", "test_layouts"),
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from envs.darkroom import Darkroom, DarkroomVectorEnv, centre_cell
-from headless_ad.episode_gifs import episode_bounds
+from headless_ad.episode_gifs import replay_frames
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
 from headless_ad.tasks.action_sets import ACTION_SETS, ActionSet, instance_action_lists, named_action_set
@@ -193,18 +193,7 @@ class DarkroomTask(Task):
         env = Darkroom(
             suite.size, int(goals[instance]), offered, suite.action_seq_len, suite.episode_len, render_mode="rgb_array"
         )
-        bounds = episode_bounds(rollout.dones[instance])
-        frames = []
-        for episode in episodes:
-            start, stop = bounds[episode]
-            env.reset()
-            frames.append(env.render())
-            for step in range(start, stop):
-                _, _, terminated, truncated, _ = env.step(int(rollout.actions[instance, step]))
-                frames.append(env.render())
-                if (terminated or truncated) != (step == stop - 1):
-                    raise RuntimeError(f"instance {instance}: the env and the rollout disagree at step {step}")
-        return frames
+        return replay_frames(env, rollout, instance, episodes)
 
     def metric(self, rollout: Rollout) -> float:
         """Mean over instances of the return of each one's last 50 completed episodes."""

@@ -26,7 +26,7 @@ from envs.minigrid import (
     shortest_path,
     world,
 )
-from headless_ad.episode_gifs import episode_bounds
+from headless_ad.episode_gifs import replay_frames
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
 from headless_ad.tasks.action_sets import ACTION_SETS, ActionSet, instance_action_lists, named_action_set
@@ -245,18 +245,7 @@ class MiniGridTask(Task):
         layouts, actions = suite.sample()
         offered = actions[instance][actions[instance] >= 0]
         env = MiniGridMacro(suite.env_id, int(layouts[instance]), offered, suite.episode_len, render_mode="rgb_array")
-        bounds = episode_bounds(rollout.dones[instance])
-        frames = []
-        for episode in episodes:
-            start, stop = bounds[episode]
-            env.reset()
-            frames.append(env.render())
-            for step in range(start, stop):
-                _, _, terminated, truncated, _ = env.step(int(rollout.actions[instance, step]))
-                frames.append(env.render())
-                if (terminated or truncated) != (step == stop - 1):
-                    raise RuntimeError(f"instance {instance}: the real env and the rollout disagree at step {step}")
-        return frames
+        return replay_frames(env, rollout, instance, episodes)
 
 
 WORLDS = {
