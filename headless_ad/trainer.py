@@ -268,9 +268,9 @@ def train_step(
     scoring: ActionScoring,
     shard_rows: slice,
     dtype: torch.dtype,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One optimizer step on `batch`; returns loss, logits and the gradient norm before clipping.
-    The step is not taken when the loss or the gradient is not finite (the caller stops)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """One optimizer step on `batch`; returns loss, logits, the gradient norm before clipping, and
+    whether the step was taken: not when the loss or the gradient is not finite (the caller stops)."""
     model_config, device = state.model.config, state.embedding_generator.device
     # Drawn for the global batch on every rank (same generator), each keeping its own rows.
     embeddings = action_vectors(
@@ -293,13 +293,14 @@ def train_step(
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
-    if bool((torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).item()):
+    finite = bool((torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).item())
+    if finite:
         state.optimizer.step()
         state.scheduler.step()
         if state.ema is not None:
             state.ema.update_parameters(state.model)
         state.step += 1
-    return loss, logits, grad_norm
+    return loss, logits, grad_norm, finite
 
 
 def setup_runtime(config: TrainConfig) -> tuple[Distributed, torch.device, torch.dtype]:
@@ -371,8 +372,10 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             batch = sampler.sample()
             if log is not None:
                 log.data_seconds += time.perf_counter() - data_start
-            loss, logits, grad_norm = train_step(state, trained, batch, config, scoring, sampler.shard_rows, dtype)
-            if not bool((torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).item()):
+            loss, logits, grad_norm, finite = train_step(
+                state, trained, batch, config, scoring, sampler.shard_rows, dtype
+            )
+            if not finite:
                 # Stopped before the optimizer spread NaN into the weights; the last checkpoint stays.
                 what = non_finite_values(loss, grad_norm)
                 raise TrainingDiverged(
