@@ -204,14 +204,18 @@ def collect_matrix(group: Group, suite: str, agent: str) -> tuple[np.ndarray | N
     return np.stack(rows), ""
 
 
-def collect_curves(group: Group, suite: str, agent: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(x, (seeds, instances, points)) over the points every run reached, thinned to CURVE_POINTS."""
+def collect_curves(
+    group: Group, suite: str, agent: str, extra: str | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(x, (seeds, instances, points)) over the points every run reached, thinned to CURVE_POINTS:
+    the agent's learning curve, or its extra curve of that name (the task's `extra_curves`)."""
     curves = []
     for run in group.runs:
         item = run.suites.get(suite)
         if item is None or agent not in item["entry"]["agents"]:
             return None
-        key = item["entry"]["agents"][agent]["curve"]
+        entry = item["entry"]["agents"][agent]
+        key = entry["curve"] if extra is None else entry.get("extra_curves", {}).get(extra)
         if key is None:
             return None
         curves.append(item["document"]["curves"][key])
@@ -266,11 +270,17 @@ def write_report(config: ReportConfig) -> Path:
     bars = _bars_figure(summary, groups, first["metric_name"], source)
     _save_figure(bars, config.out / "bars.png")
     variants = _variant_groups(summary, groups)
+    figures = {"bars.png": "bars per suite"}
     curves = _curves_figure(groups, suites, agent, runs, first, source, config.seed, variants)
     if curves is not None:
         _save_figure(curves, config.out / "curves.png")
+        figures["curves.png"] = "learning curves"
+    tried = _extra_curves_figure(groups, suites, agent, runs, source, config.seed, variants)
+    if tried is not None:
+        _save_figure(tried, config.out / "extra_curves.png")
+        figures["extra_curves.png"] = "extra curves per episode"
     atomic_write_json(config.out / "summary.json", summary)
-    text = _markdown(config, summary, groups, lower_is_better, source, curves is not None)
+    text = _markdown(config, summary, groups, lower_is_better, source, figures)
     atomic_write_text(config.out / "report.md", text)
     print(text)
     print(f"report: {config.out / 'report.md'}")
@@ -412,16 +422,77 @@ def _curves_figure(groups, suites, agent, runs, first, source, seed, variants):
     return figure
 
 
-def _reference_curve(runs: list[Run], suite: str, name: str):
+def _extra_curves_figure(groups, suites, agent, runs, source, seed, variants):
+    """The tasks' extra curves (Darkroom's share of train and of test actions tried, over episodes),
+    one panel per suite that has them: a colour per method, a line style per curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for suite in suites:
+        names = _extra_curve_names(runs, suite)
+        lines = []
+        for group in groups:
+            for name in names:
+                curves = collect_curves(group, suite, agent, extra=name)
+                if curves is not None:
+                    x, matrix = curves
+                    lines.append((group, name, x, *interval(matrix, seed, CURVE_REPS)))
+        if lines:
+            panels.append((suite, names, lines))
+    if not panels:
+        return None
+    styles = ["-", "--", ":", "-."]
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.9, 3.2), squeeze=False)
+    legend: dict[str, Any] = {}
+    for axis, (suite, names, lines) in zip(axes[0], panels, strict=True):
+        for group, name, x, mean, low, high in lines:
+            colour = COLOURS[group.method]
+            axis.plot(x, mean, color=colour, linewidth=1.2, linestyle=styles[names.index(name) % len(styles)])
+            axis.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
+            method = group.label if group.label in variants else group.method
+            legend.setdefault(method, plt.Line2D([], [], color=colour))
+        for name in names:
+            reference = _reference_curve(runs, suite, source, extra=name)
+            if reference is not None:
+                axis.plot(*reference, color="k", linewidth=1, linestyle=styles[names.index(name) % len(styles)])
+                legend.setdefault(source, plt.Line2D([], [], color="k"))
+        for name in names:
+            legend.setdefault(name, plt.Line2D([], [], color="grey", linestyle=styles[names.index(name) % len(styles)]))
+        axis.set_title(suite, fontsize=9)
+        axis.set_xlabel("episodes")
+        axis.set_ylim(0, 1.02)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    axes[0][0].set_ylabel("share of the actions (0-1)")
+    figure.legend(legend.values(), legend.keys(), loc="center right", fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1 - 1.9 / figure.get_figwidth(), 1))
+    return figure
+
+
+def _extra_curve_names(runs: list[Run], suite: str) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        if suite in run.suites:
+            for entry in run.suites[suite]["entry"]["agents"].values():
+                names += [name for name in entry.get("extra_curves", {}) if name not in names]
+    return names
+
+
+def _reference_curve(runs: list[Run], suite: str, name: str, extra: str | None = None):
+    """A baseline's curve (or its extra curve), averaged over instances: the same in every run."""
     for run in runs:
         item = run.suites.get(suite)
-        if item and name in item["entry"]["agents"] and item["entry"]["agents"][name]["curve"]:
-            x, y = item["document"]["curves"][item["entry"]["agents"][name]["curve"]]
+        entry = item["entry"]["agents"].get(name) if item else None
+        key = None if entry is None else entry["curve"] if extra is None else entry.get("extra_curves", {}).get(extra)
+        if key is not None:
+            x, y = item["document"]["curves"][key]
             return x, np.nanmean(y, axis=0)
     return None
 
 
-def _markdown(config, summary, groups, lower_is_better, source, has_curves) -> str:
+def _markdown(config, summary, groups, lower_is_better, source, figures: dict[str, str]) -> str:
     better = "lower is better" if lower_is_better else "higher is better"
     lines = [
         f"# {config.title or 'Report: ' + summary['task']}",
@@ -452,7 +523,6 @@ def _markdown(config, summary, groups, lower_is_better, source, has_curves) -> s
                 )
         for name, value in references.items():
             lines.append(f"| {name} (reference) | | {value:.2f} | | |")
-    lines += ["", "![bars per suite](bars.png)"]
-    if has_curves:
-        lines += ["", "![learning curves](curves.png)"]
+    for path, caption in figures.items():
+        lines += ["", f"![{caption}]({path})"]
     return "\n".join(lines) + "\n"

@@ -79,23 +79,28 @@ def save_evaluation(
         raise FileExistsError(f"{directory} holds an evaluation with these settings; pass --overwrite to replace it")
     directory.mkdir(parents=True, exist_ok=True)
     curves: dict[str, np.ndarray] = {}
+
+    def add_curve(curve: tuple[np.ndarray, np.ndarray]) -> str:
+        """Store (x, (N, L)) in curves.npz; returns the key results.json names it by."""
+        key = f"c{len(curves) // 2}"
+        curves[f"{key}_x"], curves[f"{key}_y"] = np.asarray(curve[0]), np.asarray(curve[1], np.float32)
+        return key
+
     suites: dict[str, Any] = {}
     for result in results:
         agents: dict[str, Any] = {}
         for agent, rollout in result.rollouts.items():
             per_instance = instance_metrics(task, rollout)
-            entry: dict[str, Any] = {
+            curve = instance_curves(task, rollout)
+            agents[agent] = {
                 "metric": result.metric(agent),
                 "per_instance": None if per_instance is None else [_finite_or_none(v) for v in per_instance],
-                "curve": None,
+                "curve": None if curve is None else add_curve(curve),
+                "extra": result.extra_metrics(agent),
+                "extra_curves": {
+                    name: add_curve(extra) for name, extra in task.extra_curves(result.spec, rollout).items()
+                },
             }
-            curve = instance_curves(task, rollout)
-            if curve is not None:
-                key = f"c{len(curves) // 2}"
-                curves[f"{key}_x"], curves[f"{key}_y"] = np.asarray(curve[0]), np.asarray(curve[1], np.float32)
-                entry["curve"] = key
-            entry.update({"extra": result.extra_metrics(agent)})
-            agents[agent] = entry
         suites[result.suite] = {
             "spec": result.spec.describe(),
             "agents": agents,

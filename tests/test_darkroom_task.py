@@ -16,6 +16,7 @@ from headless_ad.episode_gifs import FRAME_MS, early_and_late, episode_bounds, w
 from headless_ad.histories import load_store
 from headless_ad.rollout import Rollout, run_learner
 from headless_ad.tasks import get_task
+from headless_ad.tasks.action_sets import actions_tried_curves
 from headless_ad.tasks.darkroom import DarkroomSuite, DarkroomTask
 
 
@@ -143,6 +144,36 @@ def test_all_actions_suite_reports_which_train_and_test_actions_were_tried() -> 
     tried = task.extra_metrics(suite, rollout)
     assert tried == {"train actions tried": 10 / 50, "test actions tried": 0.0}
     assert task.extra_metrics(task.parse_suite("test_goals/test", 4, 30, 0), rollout) == {}
+
+
+def test_actions_tried_curves_count_each_macro_once_by_the_end_of_every_episode() -> None:
+    offered = np.array([[4, 0, 2, 1, 3], [0, 1, 2, 3, 4]])
+    # Instance 0 tries macros 4, 0 | 4, 2 | 4, 4; instance 1 tries 0, 0 | 1, 1 | 3, 3 (slot = macro).
+    actions = np.array([[0, 1, 0, 2, 0, 0], [0, 0, 1, 1, 3, 3]])
+    dones = np.zeros(actions.shape, dtype=bool)
+    dones[:, [1, 3, 5]] = True
+    dones[1, 4] = True  # instance 1 ends a 4th episode early: only the 3 common episodes count
+    curves = actions_tried_curves(offered, actions, dones, {"even": np.array([0, 2, 4]), "odd": np.array([1, 3])})
+    episodes, even = curves["even"]
+    np.testing.assert_array_equal(episodes, [1, 2, 3])
+    np.testing.assert_allclose(even, [[2 / 3, 1, 1], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(curves["odd"][1], [[0, 0, 0], [0, 1 / 2, 1]])
+    assert actions_tried_curves(offered, actions, np.zeros_like(dones), {"even": np.array([0])}) == {}
+
+
+def test_all_actions_suite_saves_action_shares_over_episodes() -> None:
+    task = DarkroomTask()
+    suite = task.parse_suite("test_goals/all", num_instances=4, horizon=40, train_seed=0)
+    _, offered = suite.sample()
+    train_slots = np.stack([np.flatnonzero(np.isin(row, suite.splits["train_actions"]))[:4] for row in offered])
+    actions = np.repeat(train_slots, 10, axis=1)  # one new train action every 10 steps
+    dones = np.zeros(actions.shape, dtype=bool)
+    dones[:, 9::10] = True
+    rollout = Rollout(actions, np.zeros(actions.shape, np.float32), np.zeros(actions.shape, np.int64), dones, None)
+    curves = task.extra_curves(suite, rollout)
+    np.testing.assert_allclose(curves["train actions tried"][1], np.tile([1, 2, 3, 4], (4, 1)) / 50)
+    np.testing.assert_array_equal(curves["test actions tried"][1], 0)
+    assert task.extra_curves(task.parse_suite("test_goals/test", 4, 40, 0), rollout) == {}
 
 
 def test_darkroom_draws_the_agent_and_the_goal() -> None:

@@ -100,7 +100,7 @@ def test_missing_optional_hooks_point_to_subclassing(in_tmp: Path) -> None:
         setattr(Plain, name, getattr(corridor, name))
     with pytest.raises(
         ValueError,
-        match=r"missing can_render, render_episodes, extra_metrics, instance_metrics, instance_curves "
+        match=r"missing can_render, render_episodes, extra_metrics, instance_metrics, instance_curves, extra_curves "
         r"\(subclass headless_ad.Task",
     ):
         checked(Plain, "'plain'")

@@ -10,14 +10,17 @@ import numpy as np
 import pytest
 
 from headless_ad.__main__ import main
-from headless_ad.report import BOOTSTRAP_REPS, ReportConfig, write_report
+from headless_ad.report import BOOTSTRAP_REPS, ReportConfig, collect_curves, group_runs, load_run, write_report
 from headless_ad.results import RESULTS_VERSION
 
 INSTANCES, STEPS = 4, 5
 
 
-def make_run(root: Path, name: str, values: np.ndarray, task: str = "bandit", seed: int = 0, **config) -> Path:
-    """A finished run whose model scored `values` (per instance) on suite num_10 (num_20: n/a for AD)."""
+def make_run(
+    root: Path, name: str, values: np.ndarray, task: str = "bandit", seed: int = 0, shares: float = 0.0, **config
+) -> Path:
+    """A finished run whose model scored `values` (per instance) on suite num_10 (num_20: n/a for AD);
+    with `shares`, every agent also has extra curves on num_10, rising linearly to `shares`."""
     run = root / name
     folder = run / "evaluations" / "step10_seed1"
     folder.mkdir(parents=True)
@@ -30,6 +33,12 @@ def make_run(root: Path, name: str, values: np.ndarray, task: str = "bandit", se
         curves[f"c{index}_x"] = np.arange(1, STEPS + 1)
         curves[f"c{index}_y"] = np.outer(per_instance, np.arange(1, STEPS + 1) / STEPS).astype(np.float32)
         entry = {"metric": float(per_instance.mean()), "per_instance": per_instance.tolist(), "curve": f"c{index}"}
+        if shares:
+            for offset, name in enumerate(("train actions tried", "test actions tried")):
+                key = f"e{index}{offset}"
+                curves[f"{key}_x"] = np.arange(1, STEPS + 1)
+                curves[f"{key}_y"] = np.tile(np.arange(1, STEPS + 1) / STEPS * shares / (1 + offset), (INSTANCES, 1))
+                entry.setdefault("extra_curves", {})[name] = key
         agents[agent] = entry
     not_applicable = {"model_sample": "8 actions, more than the head's 5"} if model.get("head") == "indexed" else {}
     num_20 = {"agents": {k: v for k, v in agents.items() if k not in not_applicable}, "not_applicable": not_applicable}
@@ -84,6 +93,22 @@ def test_report_gives_known_means_cis_and_iqm(tmp_path: Path) -> None:
     assert "| AD | 3 | n/a | 8 actions, more than the head's 5 | |" in report
     assert f"{BOOTSTRAP_REPS} resamples" in report
     assert (out / "bars.png").stat().st_size > 0 and (out / "curves.png").stat().st_size > 0
+    assert not (out / "extra_curves.png").exists() and "extra_curves.png" not in report
+
+
+def test_extra_curves_are_aggregated_over_seeds_and_drawn(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed, share in enumerate((0.4, 0.6)):
+        make_run(runs, f"headless-s{seed}", np.arange(4.0), seed=seed, shares=share)
+    out = write_report(ReportConfig(runs=(runs,), out=tmp_path / "report"))
+    assert (out / "extra_curves.png").stat().st_size > 0
+    assert "![extra curves per episode](extra_curves.png)" in (out / "report.md").read_text()
+    group = group_runs([load_run(runs / f"headless-s{seed}", "*") for seed in range(2)])[0]
+    episodes, matrix = collect_curves(group, "num_10", "model_sample", extra="test actions tried")
+    assert matrix.shape == (2, INSTANCES, STEPS)
+    np.testing.assert_array_equal(episodes, np.arange(1, STEPS + 1))
+    np.testing.assert_allclose(matrix[:, 0, -1], [0.2, 0.3])  # the final share of each seed, halved for test
+    assert collect_curves(group, "num_10", "model_sample", extra="goals reached") is None
 
 
 def test_runs_differing_in_config_are_separate_groups(tmp_path: Path) -> None:

@@ -101,8 +101,16 @@ class Task(Protocol):
         """Optional: (x, (N, L)) the learning curve per instance. Default: None."""
         return None
 
+    def extra_curves(self, suite: Suite, rollout: Rollout) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Optional: further named per-instance curves {name: (x, (N, L))}, saved by `evaluate` and
+        drawn by `report` (Darkroom: the share of train and of test actions tried, over episodes, on
+        the all-actions suites). Default: none."""
+        return {}
 
-OPTIONAL_HOOKS = ("extra_metrics", "can_render", "render_episodes", "instance_metrics", "instance_curves")
+
+OPTIONAL_HOOKS = (
+    "extra_metrics", "can_render", "render_episodes", "instance_metrics", "instance_curves", "extra_curves",
+)  # fmt: skip
 """Members of `Task` with a default: inherited by subclasses, so the shared code calls them directly."""
 
 

@@ -18,7 +18,13 @@ from envs.darkroom import Darkroom, DarkroomVectorEnv, centre_cell
 from headless_ad.episode_gifs import replay_frames
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.action_sets import ACTION_SETS, ActionSet, instance_action_lists, named_action_set
+from headless_ad.tasks.action_sets import (
+    ACTION_SETS,
+    ActionSet,
+    actions_tried_by_episode,
+    instance_action_lists,
+    named_action_set,
+)
 from headless_ad.tasks.base import SpecKey, Task, apply_spec, suite_field
 
 GoalSet = Literal["train", "test"]
@@ -212,6 +218,11 @@ class DarkroomTask(Task):
             "train actions tried": float(tried[:, suite.splits["train_actions"]].mean()),
             "test actions tried": float(tried[:, suite.splits["test_actions"]].mean()),
         }
+
+    def extra_curves(self, suite: DarkroomSuite, rollout: Rollout) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """On suites offering all 125 actions: each instance's share of the train and of the test
+        actions tried by the end of every episode (the paper's exploration figure)."""
+        return actions_tried_by_episode(suite, rollout)
 
     def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         returns = self.episode_returns(rollout)

@@ -29,7 +29,13 @@ from envs.minigrid import (
 from headless_ad.episode_gifs import replay_frames
 from headless_ad.learners import Learner, QLearning, RandomLearner
 from headless_ad.rollout import Rollout
-from headless_ad.tasks.action_sets import ACTION_SETS, ActionSet, instance_action_lists, named_action_set
+from headless_ad.tasks.action_sets import (
+    ACTION_SETS,
+    ActionSet,
+    actions_tried_by_episode,
+    instance_action_lists,
+    named_action_set,
+)
 from headless_ad.tasks.base import SpecKey, Task, apply_spec, suite_field
 from headless_ad.tasks.darkroom import LAST_EPISODES, DarkroomTask
 
@@ -231,6 +237,10 @@ class MiniGridTask(Task):
 
     def extra_metrics(self, suite: MiniGridSuite, rollout: Rollout) -> dict[str, float]:
         return {f"success rate (last {LAST_EPISODES} episodes)": float(np.nanmean(self.success_rates(rollout)))}
+
+    def extra_curves(self, suite: MiniGridSuite, rollout: Rollout) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """On suites offering all 125 actions: the share of train and of test actions tried, per episode."""
+        return actions_tried_by_episode(suite, rollout)
 
     def curve(self, rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
         return DarkroomTask().curve(rollout)
