@@ -25,6 +25,7 @@ from headless_ad.files import atomic_output, atomic_write_json, atomic_write_tex
 from headless_ad.methods import METHODS, method_name
 from headless_ad.results import RESULTS_FILE, load_evaluation
 from headless_ad.runs import flatten
+from headless_ad.training_curves import QualityCurve, quality_curves
 
 IGNORED_KEYS = {
     "seed", "run_name", "resume", "threads", "device", "compile", "log_every", "checkpoint_every",
@@ -63,6 +64,9 @@ class ReportConfig:
     evaluated more than once on a suite."""
     seed: int = 0
     """Seeds the bootstrap."""
+    threshold: float = 0.8
+    """Normalized score whose first crossing during training is reported in training minutes
+    (quality per CPU-minute; runs that evaluate during training, e.g. with --eval-every)."""
     title: str = ""
 
 
@@ -279,6 +283,11 @@ def write_report(config: ReportConfig) -> Path:
     if tried is not None:
         _save_figure(tried, config.out / "extra_curves.png")
         figures["extra_curves.png"] = "extra curves per episode"
+    quality = {group.label: [quality_curves(run.path, config.selection) for run in group.runs] for group in groups}
+    if any(curves for runs_curves in quality.values() for curves in runs_curves):
+        summary["minutes_to_threshold"] = _minutes_to_threshold(quality, config.threshold)
+        _save_figure(_quality_figure(quality, groups, config.threshold), config.out / "quality_minutes.png")
+        figures["quality_minutes.png"] = "normalized score against training minutes"
     atomic_write_json(config.out / "summary.json", summary)
     text = _markdown(config, summary, groups, lower_is_better, source, figures)
     atomic_write_text(config.out / "report.md", text)
@@ -471,6 +480,57 @@ def _extra_curves_figure(groups, suites, agent, runs, source, seed, variants):
     return figure
 
 
+def _minutes_to_threshold(quality: dict[str, list[dict[str, QualityCurve]]], threshold: float) -> dict[str, Any]:
+    """{group: {suite: {"threshold", "minutes" per seed (None: never reached), "final" score per seed}}}."""
+    table: dict[str, Any] = {}
+    for label, runs_curves in quality.items():
+        suites = sorted({suite for curves in runs_curves for suite in curves})
+        for suite in suites:
+            curves = [curves[suite] for curves in runs_curves if suite in curves]
+            table.setdefault(label, {})[suite] = {
+                "threshold": threshold,
+                "minutes": [curve.minutes_to_reach(threshold) for curve in curves],
+                "final": [float(curve.scores[-1]) for curve in curves],
+                "final_minutes": [float(curve.minutes[-1]) for curve in curves],
+            }
+    return table
+
+
+def _quality_figure(quality: dict[str, list[dict[str, QualityCurve]]], groups: list[Group], threshold: float):
+    """Normalized score against training minutes, a panel per suite: each seed thin, their mean
+    (at the steps every seed evaluated) thick, in the method's colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites = sorted({suite for runs_curves in quality.values() for curves in runs_curves for suite in curves})
+    figure, axes = plt.subplots(1, len(suites), figsize=(3.6 * len(suites) + 1.9, 3.2), squeeze=False)
+    legend: dict[str, Any] = {}
+    for axis, suite in zip(axes[0], suites, strict=True):
+        for group in groups:
+            curves = [curves[suite] for curves in quality[group.label] if suite in curves]
+            if not curves:
+                continue
+            colour = COLOURS[group.method]
+            for curve in curves:
+                axis.plot(curve.minutes, curve.scores, color=colour, linewidth=0.6, alpha=0.5)
+            common = sorted(set.intersection(*(set(curve.steps.tolist()) for curve in curves)))
+            rows = [np.isin(curve.steps, common) for curve in curves]
+            minutes = np.mean([curve.minutes[row] for curve, row in zip(curves, rows, strict=True)], axis=0)
+            scores = np.mean([curve.scores[row] for curve, row in zip(curves, rows, strict=True)], axis=0)
+            (line,) = axis.plot(minutes, scores, color=colour, linewidth=1.6, marker="o", markersize=3)
+            legend.setdefault(f"{group.label} (mean of {len(curves)})", line)
+        axis.axhline(threshold, color="grey", linestyle=":", linewidth=1)
+        axis.set_title(suite, fontsize=9)
+        axis.set_xlabel("training minutes (wall)")
+    axes[0][0].set_ylabel("normalized score")
+    legend[f"threshold {threshold:g}"] = plt.Line2D([], [], color="grey", linestyle=":")
+    figure.legend(legend.values(), legend.keys(), loc="center right", fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1 - 1.9 / figure.get_figwidth(), 1))
+    return figure
+
+
 def _extra_curve_names(runs: list[Run], suite: str) -> list[str]:
     names: list[str] = []
     for run in runs:
@@ -523,6 +583,23 @@ def _markdown(config, summary, groups, lower_is_better, source, figures: dict[st
                 )
         for name, value in references.items():
             lines.append(f"| {name} (reference) | | {value:.2f} | | |")
+    if "minutes_to_threshold" in summary:
+        lines += [
+            "",
+            "## Quality per training minute",
+            "",
+            "Training minutes (wall; collection included, in-training evaluation excluded) at the first "
+            "in-training evaluation that reached the threshold, per training seed (- : never reached).",
+            "",
+            "| method | suite | threshold | minutes per seed | final score per seed | at minutes |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label, suites in summary["minutes_to_threshold"].items():
+            for suite, row in suites.items():
+                reached = ", ".join("-" if m is None else f"{m:.1f}" for m in row["minutes"])
+                finals = ", ".join(f"{v:.2f}" for v in row["final"])
+                at = ", ".join(f"{m:.1f}" for m in row["final_minutes"])
+                lines.append(f"| {label} | {suite} | {row['threshold']:g} | {reached} | {finals} | {at} |")
     for path, caption in figures.items():
         lines += ["", f"![{caption}]({path})"]
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,26 @@ class InContextEvaluation:
         save_evaluation(run_dir / "evaluations" / name, self.task, results, description, overwrite=True)
 
 
+class TrainingClock:
+    """Wall seconds a run spends training (collection, set-up and steps), evaluation excluded: the
+    cost side of quality per CPU-minute, logged beside every evaluation as time/train_minutes."""
+
+    def __init__(self) -> None:
+        self.started, self.excluded = time.perf_counter(), 0.0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.excluded += time.perf_counter() - start
+
+    def seconds(self, before: float = 0.0) -> float:
+        """Seconds since the clock started, pauses excluded, plus `before` (a resumed run's)."""
+        return before + time.perf_counter() - self.started - self.excluded
+
+
 class RunLog:
     """What rank 0 shows and records: TensorBoard scalars, figures and pictures, the progress bar
     on a terminal, log lines in a file."""
@@ -235,8 +256,9 @@ class RunLog:
         """Throughput counts training only: the clock restarts after logging and evaluation."""
         self.last_time, self.last_step, self.data_seconds = time.perf_counter(), step, 0.0
 
-    def evaluation(self, results: list[SuiteResult], step: int, seconds: float) -> None:
+    def evaluation(self, results: list[SuiteResult], step: int, seconds: float, train_seconds: float) -> None:
         writer, task = self.writer, self.task
+        writer.add_scalar("time/train_minutes", train_seconds / 60, step)
         for result in results:
             for selection in SELECTIONS:
                 agent = f"model_{selection}"
@@ -317,6 +339,7 @@ def setup_runtime(config: TrainConfig) -> tuple[Distributed, torch.device, torch
 
 def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> Path:
     """`train`, holding the run's lock: build the run (or restore it), then step it to the end."""
+    clock = TrainingClock()
     task = get_task(config.task)
     checkpoint = load_checkpoint_to_resume(config, checkpoint_path) if config.resume else None
     if checkpoint is not None and checkpoint["step"] >= config.total_steps:
@@ -354,6 +377,7 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             print(f"resuming {checkpoint_path} at step {state.step}")
     checkpointer = Checkpointer(config, model_config, checkpoint_path)
     checkpointer.saved_step = state.step
+    resumed_seconds = state.train_seconds
 
     log = evaluation = None
     if world.is_main:
@@ -362,7 +386,8 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
         parameters = f"{model.num_parameters():,} parameters on {device} ({dtype})"
         processes = f" x {world.world_size} processes" if world.world_size > 1 else ""
         print(f"{config.run_name}: {parameters}{processes}, {store.num_instances} histories from {store.path}")
-        evaluation = InContextEvaluation(config, task, store.horizon, scoring)
+        with clock.paused():  # the baselines' rollouts are evaluation
+            evaluation = InContextEvaluation(config, task, store.horizon, scoring)
         log = RunLog(config, run_dir, task, state.step, config.batch_size * (config.seq_len + store.max_actions))
 
     model.train()
@@ -387,16 +412,18 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             log.bar.update()
             if step % config.log_every == 0 or step == config.total_steps:
                 log.training(step, loss, logits, batch, grad_norm, state.scheduler.get_last_lr()[0])
+            state.train_seconds = clock.seconds(before=resumed_seconds)
             if step % config.checkpoint_every == 0 or step == config.total_steps:
                 checkpointer.save(state)
             if evaluation.suites and (
                 (config.eval_every and step % config.eval_every == 0) or step == config.total_steps
             ):
-                start = time.perf_counter()
-                results = evaluation.run(state.acting_model)
-                log.evaluation(results, step, time.perf_counter() - start)
-                if step == config.total_steps:  # the end-of-run evaluation, per instance
-                    evaluation.save(run_dir, results, step, time.perf_counter() - start)
+                with clock.paused():
+                    start = time.perf_counter()
+                    results = evaluation.run(state.acting_model)
+                    log.evaluation(results, step, time.perf_counter() - start, state.train_seconds)
+                    if step == config.total_steps:  # the end-of-run evaluation, per instance
+                        evaluation.save(run_dir, results, step, time.perf_counter() - start)
                 log.restart_clock(step)
     finally:
         if log is not None:

@@ -38,6 +38,8 @@ class TrainingState:
     sampler: WindowSampler
     ema: AveragedModel | None = None
     step: int = 0
+    train_seconds: float = 0.0
+    """Wall seconds spent training up to `step` (collection included, evaluation excluded), over resumes."""
 
     @classmethod
     def new(
@@ -81,6 +83,7 @@ class TrainingState:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "step": self.step,
+            "train_seconds": self.train_seconds,
         }
 
     def load_state_dict(self, checkpoint: dict[str, Any], path: Path) -> None:
@@ -108,6 +111,7 @@ class TrainingState:
                 f"{path}: cannot resume from its training state ({type(error).__name__}: {error})"
             ) from None
         self.step = checkpoint["step"]
+        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))  # absent before it was recorded
 
 
 def missing_resume_state(checkpoint: dict[str, Any]) -> list[str]:

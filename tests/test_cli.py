@@ -50,9 +50,9 @@ def test_collect_train_evaluate_round_trip(monkeypatch: pytest.MonkeyPatch, caps
     # The raw measure of the model and every baseline beside the normalized score.
     for agent in ("thompson", "ucb", "random", "model_argmax", "model_sample"):
         assert f"eval/all_new/regret/{agent}" in scalars
-    assert "eval/all_new/normalized_sample" in scalars
+    assert "eval/all_new/normalized_sample" in scalars and "time/train_minutes" in scalars
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
-    assert checkpoint["step"] == 6 and checkpoint["task"] == "bandit"
+    assert checkpoint["step"] == 6 and checkpoint["task"] == "bandit" and checkpoint["train_seconds"] > 0
     assert "| all_new |" in capsys.readouterr().out
 
     cli(monkeypatch, "evaluate", "--checkpoint", str(run / "checkpoint.pt"), "--num-instances", "8",
@@ -77,13 +77,17 @@ def test_interrupted_run_resumes_to_the_same_parameters(monkeypatch: pytest.Monk
         patch.setattr(train_module, "atomic_torch_save", save_then_interrupt)
         with pytest.raises(KeyboardInterrupt):
             cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *ema)
-    assert torch.load("runs/split/checkpoint.pt", weights_only=False)["step"] == 3
+    interrupted = torch.load("runs/split/checkpoint.pt", weights_only=False)
+    assert interrupted["step"] == 3
+    interrupted["train_seconds"] = 1000.0  # the training time before the interruption carries over
+    torch.save(interrupted, "runs/split/checkpoint.pt")
     cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *ema, "--resume")
     straight = torch.load("runs/straight/checkpoint.pt", map_location="cpu", weights_only=False)
     split = torch.load("runs/split/checkpoint.pt", map_location="cpu", weights_only=False)
     for weights in ("model", "ema_model") if ema else ("model",):
         for name, value in straight[weights].items():
             torch.testing.assert_close(split[weights][name], value, msg=f"{weights}.{name}")
+    assert 1000 < split["train_seconds"] < 1000 + straight["train_seconds"] * 20
 
 
 def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -150,3 +150,22 @@ def test_bad_report_input_fails_in_one_line(tmp_path, monkeypatch, capsys, setup
         main()
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_minutes_to_reach_the_threshold_come_from_the_training_events(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    runs = tmp_path / "runs"
+    # seed 0 reaches 0.8 at its second evaluation (4 minutes), seed 1 never does
+    for seed, scores in enumerate(([0.5, 0.85, 0.9], [0.3, 0.6, 0.7])):
+        run = make_run(runs, f"headless-s{seed}", np.arange(4.0), seed=seed)
+        with SummaryWriter(run) as writer:
+            for step, (minutes, score) in enumerate(zip((2.0, 4.0, 6.0), scores, strict=True), start=1):
+                writer.add_scalar("time/train_minutes", minutes + seed, step * 100)
+                writer.add_scalar("eval/all_new/normalized_sample", score, step * 100)
+    out = write_report(ReportConfig(runs=(runs,), out=tmp_path / "report", threshold=0.8))
+    row = json.loads((out / "summary.json").read_text())["minutes_to_threshold"]["Headless-AD"]["all_new"]
+    assert row["minutes"] == [4.0, None] and row["final"] == pytest.approx([0.9, 0.7])
+    assert row["final_minutes"] == [6.0, 7.0]
+    assert "| Headless-AD | all_new | 0.8 | 4.0, - | 0.90, 0.70 | 6.0, 7.0 |" in (out / "report.md").read_text()
+    assert (out / "quality_minutes.png").stat().st_size > 0
