@@ -39,6 +39,7 @@ from headless_ad.evaluation import run_baselines, run_model
 from headless_ad.policy import ModelAgent, TemperatureSchedule
 from headless_ad.rollout import Rollout
 from headless_ad.tasks.darkroom import DarkroomSuite, DarkroomTask
+from headless_ad.train_config import nested_config
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def main() -> None:
     checkpoint = load_checkpoint(args.checkpoint, expected_task="darkroom")
     model = model_from_checkpoint(checkpoint, torch.device("cpu")).eval()
     scoring = ActionScoring(**checkpoint["config"]["scoring"])
-    trained = checkpoint["config"]
+    trained = nested_config(checkpoint["config"])["evaluation"]
     given = {
         name: getattr(args, name) for name in ("sample_temperature", "final_sample_temperature", "anneal_episodes")
     }

@@ -3,9 +3,10 @@
 The Python API mirrors the command line (`python -m headless_ad --help`): the same dataclasses
 configure the same functions.
 
-    from headless_ad import CollectConfig, TrainConfig, PRESETS, train, evaluate_checkpoint, load_agent
+    from headless_ad import PRESETS, EvaluateConfig, replace_options, train, evaluate_checkpoint, load_agent
 
-    config = PRESETS["bandit"][1]                 # a TrainConfig; dataclasses.replace to change it
+    config = PRESETS["bandit"][1]                 # a TrainConfig
+    config = replace_options(config, total_steps=2_000, seq_len=200)  # options by their flags' names
     checkpoint = train(config)                    # collects the histories first if needed
     evaluate_checkpoint(EvaluateConfig(checkpoint=checkpoint))
     agent = load_agent(checkpoint)                # acts in-context in any gymnasium env
@@ -25,17 +26,28 @@ from headless_ad.model import ModelConfig
 from headless_ad.policy import TemperatureSchedule
 from headless_ad.presets import PRESETS
 from headless_ad.tasks import Suite, Task, get_task, register_task
-from headless_ad.train_config import TrainConfig
+from headless_ad.train_config import (
+    DataConfig,
+    EvaluationConfig,
+    OptimisationConfig,
+    RuntimeConfig,
+    TrainConfig,
+    replace_options,
+)
 from headless_ad.trainer import train
 
 __all__ = [
     "PRESETS",
     "CollectConfig",
+    "DataConfig",
     "EvaluateConfig",
+    "EvaluationConfig",
     "GymSuite",
     "GymTask",
     "InContextAgent",
     "ModelConfig",
+    "OptimisationConfig",
+    "RuntimeConfig",
     "Suite",
     "Task",
     "TemperatureSchedule",
@@ -46,5 +58,6 @@ __all__ = [
     "import_histories",
     "load_agent",
     "register_task",
+    "replace_options",
     "train",
 ]

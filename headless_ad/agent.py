@@ -33,6 +33,7 @@ from headless_ad.checkpoints import load_checkpoint, model_from_checkpoint
 from headless_ad.hardware import resolve_device
 from headless_ad.model import HeadlessTransformer
 from headless_ad.policy import ModelAgent, Selection, TemperatureSchedule
+from headless_ad.train_config import nested_config
 
 ActionSets = int | gym.spaces.Discrete | Sequence[int] | Sequence[Sequence[int]] | np.ndarray
 
@@ -171,11 +172,12 @@ def load_agent(
     the checkpoint's (its constant or annealed schedule); `selection="argmax"` acts greedily."""
     loaded = load_checkpoint(Path(checkpoint))
     model = model_from_checkpoint(loaded, resolve_device(device))
-    config = loaded["config"]
+    config = nested_config(loaded["config"])
     if sample_temperature is None:
+        trained = config["evaluation"]
         sample_temperature = TemperatureSchedule(
-            config.get("sample_temperature", 1.0),
-            config.get("final_sample_temperature"),
-            config.get("anneal_episodes", 0),
+            trained.get("sample_temperature", 1.0),
+            trained.get("final_sample_temperature"),
+            trained.get("anneal_episodes", 0),
         )
     return InContextAgent(model, ActionScoring(**config["scoring"]), selection, sample_temperature, seed)

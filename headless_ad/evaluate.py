@@ -60,6 +60,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     from headless_ad.checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
     from headless_ad.hardware import resolve_device
     from headless_ad.tasks import get_task
+    from headless_ad.train_config import nested_config
 
     if config.num_instances < 1 or config.horizon < 0:
         raise ValueError("--num-instances must be >= 1 and --horizon >= 0")
@@ -84,11 +85,12 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         raise ValueError(f"--gifs must be >= 0, got {config.gifs}")
     if config.gifs and not task.can_render:
         raise ValueError(f"--gifs: task {task.name!r} cannot draw its instances")
-    train_config = checkpoint["config"]
+    train_config = nested_config(checkpoint["config"])
+    trained_evaluation = train_config["evaluation"]
 
     def given_or_trained(name: str, default: Any) -> Any:
         value = getattr(config, name)
-        return value if value is not None else train_config.get(name, default)
+        return value if value is not None else trained_evaluation.get(name, default)
 
     try:
         temperature = TemperatureSchedule(
@@ -99,7 +101,7 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         check_schedule_fits(temperature, task)
     except ValueError as error:
         raise CheckpointError(f"{config.checkpoint}: {error}") from None
-    horizon = config.horizon or train_config.get("eval_horizon") or train_config["collect"]["horizon"]
+    horizon = config.horizon or trained_evaluation.get("eval_horizon") or train_config["collect"]["horizon"]
     train_seed = train_config["collect"]["seed"]
     names = config.suites or task.default_eval_suites
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}

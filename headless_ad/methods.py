@@ -16,15 +16,16 @@ METHODS = ("Headless-AD", "AD", "AD-permuted", "no prompt", "Gaussian embeddings
 
 
 def method_name(config: dict[str, Any]) -> str:
-    """The method of a saved training config (`config.json` of a run, as a dict)."""
+    """The method of a saved training config (`config.json` of a run, as a dict in the nested form
+    of train_config.nested_config)."""
     model = config.get("model", {})
     if model.get("head", "headless") == "indexed":
-        return "AD-permuted" if config.get("permute_actions") else "AD"
+        return "AD-permuted" if config.get("data", {}).get("permute_actions") else "AD"
     if not model.get("action_prompt", True):
         return "no prompt"
     if model.get("gaussian_actions"):
         return "Gaussian embeddings"
-    if config.get("loss", "infonce") == "mse":
+    if config.get("optimisation", {}).get("loss", "infonce") == "mse":
         return "MSE loss"
     return "Headless-AD"
 

@@ -1,4 +1,4 @@
-"""Named training presets. A preset is a full TrainConfig; every field can still be overridden.
+"""Named training presets. A preset is a full TrainConfig; every option can still be overridden.
 
 Each task gets the same two recipes: a CPU one (small model, cosine/log-K scoring, minutes on
 2 cores) and the paper's GPU scale; a preset only says what differs for its task (Darkroom's CPU
@@ -12,32 +12,33 @@ from dataclasses import replace
 from headless_ad.action_embeddings import ActionScoring
 from headless_ad.collect import CollectConfig
 from headless_ad.model import ModelConfig
-from headless_ad.train_config import TrainConfig
+from headless_ad.train_config import (
+    EvaluationConfig,
+    OptimisationConfig,
+    RuntimeConfig,
+    TrainConfig,
+    replace_options,
+)
 
 CPU = TrainConfig(
     model=ModelConfig(d_model=64, n_layers=3, n_heads=4),
     scoring=ActionScoring(similarity="cosine", temperature=0.3, scale_by_log_actions=True),
-    batch_size=16,
-    learning_rate=3e-3,
-    total_steps=6_000,
-    eval_every=2_000,
-    threads=2,
+    optimisation=OptimisationConfig(batch_size=16, learning_rate=3e-3, total_steps=6_000),
+    evaluation=EvaluationConfig(eval_every=2_000),
     # Measured: bf16 autocast gains under 5% at this width on CPU; fp32 runs anywhere.
-    precision="fp32",
+    runtime=RuntimeConfig(threads=2, precision="fp32"),
 )
 PAPER = TrainConfig(
     model=ModelConfig(d_model=512, n_layers=4, n_heads=8, dropout=0.1),
-    batch_size=32,
-    learning_rate=3e-4,
-    warmup_steps=2_000,
-    total_steps=200_000,
-    eval_every=10_000,
-    checkpoint_every=5_000,
+    optimisation=OptimisationConfig(batch_size=32, learning_rate=3e-4, warmup_steps=2_000, total_steps=200_000),
+    evaluation=EvaluationConfig(eval_every=10_000),
+    runtime=RuntimeConfig(checkpoint_every=5_000),
 )
 
 
 def for_task(recipe: TrainConfig, task: str, collect: CollectConfig | None = None, **changes) -> TrainConfig:
-    return replace(recipe, task=task, collect=collect or CollectConfig(task=task), **changes)
+    """`recipe` for `task`; `changes` by option name (see replace_options)."""
+    return replace_options(recipe, task=task, collect=collect or CollectConfig(task=task), **changes)
 
 
 def episodic_macro_actions(task: str, eval_suites: tuple[str, ...]) -> TrainConfig:

@@ -24,7 +24,7 @@ import tyro
 from headless_ad.files import atomic_output, atomic_write_json, atomic_write_text
 from headless_ad.methods import METHODS, method_name
 from headless_ad.results import RESULTS_FILE, load_evaluation
-from headless_ad.runs import flatten
+from headless_ad.train_config import nested_config, option_values
 from headless_ad.training_curves import QualityCurve, quality_curves
 
 IGNORED_KEYS = {
@@ -32,7 +32,8 @@ IGNORED_KEYS = {
     "eval_every", "eval_suites", "eval_instances", "eval_horizon", "precision",
     "collect.threads", "collect.overwrite", "collect.out", "collect.instances",
 }  # fmt: skip
-"""Config fields that do not make runs different methods (seeds, bookkeeping, hardware)."""
+"""Options (named as train_config.option_values names them) that do not make runs different
+methods (seeds, bookkeeping, hardware)."""
 COLOURS = {
     "Headless-AD": "#1f77b4",
     "AD": "#d62728",
@@ -102,7 +103,7 @@ def find_runs(paths: tuple[Path, ...]) -> list[Path]:
 
 def load_run(path: Path, pattern: str) -> Run:
     try:
-        config = json.loads((path / "config.json").read_text())
+        config = nested_config(json.loads((path / "config.json").read_text()))
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{path / 'config.json'}: unreadable ({error})") from None
     suites: dict[str, dict[str, Any]] = {}
@@ -126,7 +127,7 @@ def load_run(path: Path, pattern: str) -> Run:
 def group_runs(runs: list[Run]) -> list[Group]:
     groups: dict[str, Group] = {}
     for run in runs:
-        flat = {k: v for k, v in flatten(run.config).items() if k not in IGNORED_KEYS}
+        flat = {k: v for k, v in option_values(run.config).items() if k not in IGNORED_KEYS}
         key = json.dumps(flat, sort_keys=True, default=str)
         groups.setdefault(key, Group(run.method, key, flat)).runs.append(run)
     ordered = sorted(groups.values(), key=lambda g: (METHODS.index(g.method), g.key))

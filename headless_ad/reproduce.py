@@ -31,7 +31,7 @@ from headless_ad.collect import collect
 from headless_ad.evaluate import EvaluateConfig
 from headless_ad.presets import PRESETS
 from headless_ad.results import RESULTS_FILE, evaluation_name
-from headless_ad.train_config import TrainConfig
+from headless_ad.train_config import TrainConfig, replace_options
 
 Family = Literal["bandit", "contextual_bandit", "darkroom", "minigrid"]
 Scale = Literal["quick", "cpu"]
@@ -69,8 +69,8 @@ class Job:
     def results_dir(self) -> Path:
         ev = self.evaluate
         name = evaluation_name(
-            self.train.total_steps, ev.suites, ev.seed, ev.num_instances, ev.horizon, ev.selection,
-            self.train.temperature_schedule.describe(),
+            self.train.optimisation.total_steps, ev.suites, ev.seed, ev.num_instances, ev.horizon, ev.selection,
+            self.train.evaluation.temperature_schedule.describe(),
         )  # fmt: skip
         return self.run_dir / "evaluations" / name
 
@@ -93,7 +93,7 @@ class Scaled:
     """Measured for one 1-thread job on the 2-core machine of docs/results (shared, so rough)."""
     seconds_per_suite: float
     extra: dict = field(default_factory=dict)
-    """Further TrainConfig fields (a smaller window for the quick scale, say)."""
+    """Further options by name (a smaller window for the quick scale, say; see replace_options)."""
 
 
 TINY_MODEL = {"d_model": 16, "n_layers": 1, "n_heads": 2}
@@ -181,13 +181,14 @@ def method_variants(plan: FamilyPlan, base: TrainConfig) -> list[tuple[str, Trai
         collect_config = replace(base.collect, train_suite=options)
         variants.append((slug, replace(base, model=indexed, collect=collect_config), suites))
     permuted_model = replace(indexed, num_actions=plan.permuted_head)
-    variants.append(("ad-permuted", replace(base, model=permuted_model, permute_actions=True), plan.suites))
+    variants.append(("ad-permuted", replace_options(base, model=permuted_model, permute_actions=True), plan.suites))
     if plan.ablations:
+        euclidean = replace(base.scoring, similarity="euclidean")
         variants += [
             ("no-prompt", replace(base, model=replace(base.model, action_prompt=False)), plan.suites),
             ("gaussian", replace(base, model=replace(base.model, gaussian_actions=True)), plan.suites),
             # Nearest action by Euclidean distance; the scoring temperature only shapes sampling.
-            ("mse", replace(base, loss="mse", scoring=replace(base.scoring, similarity="euclidean")), plan.suites),
+            ("mse", replace_options(base, loss="mse", scoring=euclidean), plan.suites),
         ]
     if plan.action_dim:
         width = replace(base.model, action_dim=plan.action_dim)
@@ -204,7 +205,7 @@ def plan_jobs(config: ReproduceConfig) -> list[Job]:
     scale = plan.scales[config.scale]
     preset = PRESETS[plan.preset][1]
     model = replace(preset.model, **TINY_MODEL) if config.scale == "quick" else preset.model
-    base = replace(
+    base = replace_options(
         preset,
         model=model,
         collect=replace(
@@ -214,7 +215,7 @@ def plan_jobs(config: ReproduceConfig) -> list[Job]:
             threads=1,
         ),
         total_steps=scale.total_steps,
-        warmup_steps=min(preset.warmup_steps, scale.total_steps // 10),
+        warmup_steps=min(preset.optimisation.warmup_steps, scale.total_steps // 10),
         eval_every=0,
         eval_suites=(),  # evaluated by `evaluate` below, with its per-instance results
         checkpoint_every=max(1, scale.total_steps // 5),
@@ -255,8 +256,8 @@ def run_job(job: Job, log_path: Path) -> tuple[str, float, str]:
     with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
             checkpoint = job.run_dir / "checkpoint.pt"
-            if not checkpoint.is_file() or _checkpoint_step(checkpoint) < job.train.total_steps:
-                train(replace(job.train, resume=checkpoint.is_file()))
+            if not checkpoint.is_file() or _checkpoint_step(checkpoint) < job.train.optimisation.total_steps:
+                train(replace_options(job.train, resume=checkpoint.is_file()))
             evaluate_checkpoint(replace(job.evaluate, overwrite=True))
         except Exception as error:  # reported by the parent; the other runs go on
             print(f"error: {type(error).__name__}: {error}")
@@ -278,7 +279,7 @@ def describe_plan(jobs: list[Job], workers: int) -> str:
         if status != "done":
             pending.append(job)
         lines.append(
-            f"| {job.train.run_name} | {_method(job.train)} | {job.train.total_steps} | "
+            f"| {job.train.run_name} | {_method(job.train)} | {job.train.optimisation.total_steps} | "
             f"{len(job.evaluate.suites)} | {status} | {job.seconds / 60:.1f} |"
         )
     total = sum(job.seconds for job in pending)

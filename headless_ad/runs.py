@@ -31,10 +31,11 @@ RESUMABLE = frozenset(
         "collect.threads",
     }
 )
-"""Options a resumed run may change: where and how fast it computes, how often it logs, saves and
-evaluates, and how evaluation samples. Every other option shapes the optimisation or the data
-(learning rate and its schedule, batches, model, histories, loss, scoring, seeds), so a resumed
-run refuses a change to it rather than pretend to honour it."""
+"""Options a resumed run may change, named as their flags are (eval_every: --eval-every): where
+and how fast it computes, how often it logs, saves and evaluates, and how evaluation samples.
+Every other option shapes the optimisation or the data (learning rate and its schedule, batches,
+model, histories, loss, scoring, seeds), so a resumed run refuses a change to it rather than
+pretend to honour it."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -93,13 +94,13 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def resume_changes(
     saved: dict[str, Any], requested: dict[str, Any], defaults: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
-    """Compare a checkpoint's config with the one a resume asks for (both as JSON); returns the
-    changes a resumed run applies and those it must refuse, as "--flag old -> new". An option the
-    checkpoint does not record (added to the code since) counts as its default then."""
-    saved_flat, defaults_flat = flatten(saved), flatten(defaults)
+    """Compare a checkpoint's config with the one a resume asks for (each as option values, keyed
+    by option name: train_config.option_values); returns the changes a resumed run applies and
+    those it must refuse, as "--flag old -> new". An option the checkpoint does not record (added
+    to the code since) counts as its default then."""
     applied, refused = [], []
-    for key, value in flatten(requested).items():
-        old = saved_flat.get(key, defaults_flat.get(key, value))
+    for key, value in requested.items():
+        old = saved.get(key, defaults.get(key, value))
         if old == value or key == "resume":
             continue
         change = f"{flag(key)} {_show(old)} -> {_show(value)}"

@@ -1,5 +1,12 @@
-"""What a training run is: every option of `train`, their checks, and the run's recorded forms
-(config.json, the TensorBoard config table, the default run name)."""
+"""What a training run is: every option of `train`, grouped in sections, their checks, and the
+run's recorded forms (config.json, the TensorBoard config table, the default run name).
+
+The sections (data, optimisation, evaluation, runtime) are nested dataclasses so that
+`train --help` shows each under a heading of its own, but their flags carry no prefix
+(`--batch-size`, not `--optimisation.batch-size`): an option's name is its flag's, whatever
+section holds it (`option_values`, `replace_options`). Runs written before the sections existed
+saved a flat config; `nested_config` reads either form.
+"""
 
 from __future__ import annotations
 
@@ -19,24 +26,15 @@ from headless_ad.losses import LossKind
 from headless_ad.methods import check_indexed_training
 from headless_ad.model import ModelConfig
 from headless_ad.policy import TemperatureSchedule, check_schedule_fits
-from headless_ad.runs import check_run_name
+from headless_ad.runs import check_run_name, flatten
 from headless_ad.tasks import get_task
 from headless_ad.tasks.base import check_observation_size
 
 
 @dataclass
-class TrainConfig:
-    task: str = "bandit"
-    """Environment family, or a task of your own (package.module:Task; docs/own_environment.md)."""
-    run_name: str = ""
-    """Outputs go to runs/<run_name>/ (TensorBoard events, checkpoint.pt, config.json); default:
-    <task>-s<seed>-<date>-<time>, new for every start (--resume needs the name)."""
-    seed: int = 0
-    """Seeds the weights, the window sampler, the action embeddings and evaluation; the histories
-    have their own --collect.seed."""
-    # Data: which histories, and how training windows are cut from them.
-    collect: CollectConfig = field(default_factory=CollectConfig)
-    """Which histories to train on; collected first if the store does not exist yet."""
+class DataConfig:
+    """How training windows are cut from the histories."""
+
     seq_len: int = 300
     """Steps per training window (the context the model acts with)."""
     start_window_share: float = 0.0
@@ -53,11 +51,12 @@ class TrainConfig:
     mixed_action_counts: tyro.conf.FlagCreatePairsOff[bool] = False
     """With --model.head indexed: allow histories with different action counts (AD trains per
     action set otherwise, and such a store fails at once)."""
-    # Model, and how its outputs score the actions.
-    model: ModelConfig = field(default_factory=ModelConfig)
-    scoring: ActionScoring = field(default_factory=ActionScoring)
-    """How output vectors score actions (similarity, temperature tau, optional log-K scale)."""
-    # Optimisation.
+
+
+@dataclass
+class OptimisationConfig:
+    """How the weights are fitted: AdamW on a warm-up and cosine schedule, and the loss."""
+
     batch_size: int = 16
     """Training windows per optimizer step (the global batch: under torchrun it is split over ranks)."""
     learning_rate: float = 3e-3
@@ -81,7 +80,12 @@ class TrainConfig:
     label_smoothing: float = 0.0
     """Share of the target's probability spread evenly over the available actions (cross-entropy
     and InfoNCE; 0 = off)."""
-    # Evaluation during training (also `evaluate`'s defaults for the sampling temperature).
+
+
+@dataclass
+class EvaluationConfig:
+    """In-context evaluation during training; its sampling temperature is also `evaluate`'s default."""
+
     eval_every: int = 500
     """Optimizer steps between in-context evaluations (0 = only at the end)."""
     eval_suites: tuple[str, ...] = ("all_new", "num_50")
@@ -104,7 +108,17 @@ class TrainConfig:
     eval_pictures: bool = False
     """Tasks that can draw their instances (darkroom, minigrid): pictures of the model's first and last
     episodes on each evaluation suite's first instance, in TensorBoard (eval/<suite>/episodes_sample)."""
-    # Runtime: where and how fast it computes, how often it logs and saves.
+
+    @property
+    def temperature_schedule(self) -> TemperatureSchedule:
+        """Evaluation's sampling temperature (constructing it checks the three fields)."""
+        return TemperatureSchedule(self.sample_temperature, self.final_sample_temperature, self.anneal_episodes)
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how fast the run computes, how often it logs and saves, and whether it resumes."""
+
     device: str = "auto"
     """auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
     threads: int = 0
@@ -122,49 +136,71 @@ class TrainConfig:
     resume: bool = False
     """Continue runs/<run_name>/checkpoint.pt."""
 
-    @property
-    def temperature_schedule(self) -> TemperatureSchedule:
-        """Evaluation's sampling temperature (constructing it checks the three fields)."""
-        return TemperatureSchedule(self.sample_temperature, self.final_sample_temperature, self.anneal_episodes)
+
+@dataclass
+class TrainConfig:
+    task: str = "bandit"
+    """Environment family, or a task of your own (package.module:Task; docs/own_environment.md)."""
+    run_name: str = ""
+    """Outputs go to runs/<run_name>/ (TensorBoard events, checkpoint.pt, config.json); default:
+    <task>-s<seed>-<date>-<time>, new for every start (--resume needs the name)."""
+    seed: int = 0
+    """Seeds the weights, the window sampler, the action embeddings and evaluation; the histories
+    have their own --collect.seed."""
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    """Which histories to train on; collected first if the store does not exist yet."""
+    data: tyro.conf.OmitArgPrefixes[DataConfig] = field(default_factory=DataConfig)
+    """How training windows are cut from the histories."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The transformer: its size, its inputs, and its head (headless, or AD's indexed one)."""
+    scoring: ActionScoring = field(default_factory=ActionScoring)
+    """How output vectors score actions (similarity, temperature tau, optional log-K scale)."""
+    optimisation: tyro.conf.OmitArgPrefixes[OptimisationConfig] = field(default_factory=OptimisationConfig)
+    """How the weights are fitted: AdamW on a warm-up and cosine schedule, and the loss."""
+    evaluation: tyro.conf.OmitArgPrefixes[EvaluationConfig] = field(default_factory=EvaluationConfig)
+    """In-context evaluation during training; its sampling temperature is also `evaluate`'s default."""
+    runtime: tyro.conf.OmitArgPrefixes[RuntimeConfig] = field(default_factory=RuntimeConfig)
+    """Where and how fast the run computes, how often it logs and saves, and whether it resumes."""
 
     def validate(self) -> None:
         task = get_task(self.task)
+        data, optim, evaluation, runtime = self.data, self.optimisation, self.evaluation, self.runtime
         if self.collect.task != self.task:
             raise ValueError(f"--collect.task {self.collect.task!r} differs from --task {self.task!r}")
         checks = [
-            (self.seq_len >= 1, f"--seq-len must be >= 1, got {self.seq_len}"),
+            (data.seq_len >= 1, f"--seq-len must be >= 1, got {data.seq_len}"),
             (
-                self.seq_len <= self.collect.horizon,
-                f"--seq-len {self.seq_len} is longer than the histories (--collect.horizon {self.collect.horizon})",
+                data.seq_len <= self.collect.horizon,
+                f"--seq-len {data.seq_len} is longer than the histories (--collect.horizon {self.collect.horizon})",
             ),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (optim.batch_size >= 1, f"--batch-size must be >= 1, got {optim.batch_size}"),
             (self.collect.threads >= 0, f"--collect.threads must be >= 0, got {self.collect.threads}"),
             (
                 self.collect.num_instances >= 1 and self.collect.horizon >= 1,
                 "--collect.num-instances and --collect.horizon must be >= 1",
             ),
             (
-                0 <= self.start_window_share <= 1,
-                f"--start-window-share must be in [0, 1], got {self.start_window_share}",
+                0 <= data.start_window_share <= 1,
+                f"--start-window-share must be in [0, 1], got {data.start_window_share}",
             ),
-            (self.episode_stride >= 1, f"--episode-stride must be >= 1, got {self.episode_stride}"),
-            (self.learning_rate > 0, f"--learning-rate must be > 0, got {self.learning_rate}"),
-            (0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1), got {self.ema_decay}"),
+            (data.episode_stride >= 1, f"--episode-stride must be >= 1, got {data.episode_stride}"),
+            (optim.learning_rate > 0, f"--learning-rate must be > 0, got {optim.learning_rate}"),
+            (0 <= optim.ema_decay < 1, f"--ema-decay must be in [0, 1), got {optim.ema_decay}"),
             (self.scoring.temperature > 0, f"--scoring.temperature must be > 0, got {self.scoring.temperature}"),
-            (self.total_steps >= 1, f"--total-steps must be >= 1, got {self.total_steps}"),
+            (optim.total_steps >= 1, f"--total-steps must be >= 1, got {optim.total_steps}"),
             (
-                0 <= self.warmup_steps <= self.total_steps,
-                f"--warmup-steps {self.warmup_steps} must be in [0, --total-steps {self.total_steps}]",
+                0 <= optim.warmup_steps <= optim.total_steps,
+                f"--warmup-steps {optim.warmup_steps} must be in [0, --total-steps {optim.total_steps}]",
             ),
             (
                 self.scoring.similarity in ("dot", "cosine", "euclidean"),
                 "--scoring.similarity must be dot, cosine or euclidean",
             ),
-            (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
-            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
-            (self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}"),
-            (self.eval_instances >= 1, f"--eval-instances must be >= 1, got {self.eval_instances}"),
-            (self.eval_horizon >= 0, f"--eval-horizon must be >= 0, got {self.eval_horizon}"),
+            (runtime.log_every >= 1, f"--log-every must be >= 1, got {runtime.log_every}"),
+            (runtime.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {runtime.checkpoint_every}"),
+            (evaluation.eval_every >= 0, f"--eval-every must be >= 0, got {evaluation.eval_every}"),
+            (evaluation.eval_instances >= 1, f"--eval-instances must be >= 1, got {evaluation.eval_instances}"),
+            (evaluation.eval_horizon >= 0, f"--eval-horizon must be >= 0, got {evaluation.eval_horizon}"),
             (0 <= self.model.dropout < 1, f"--model.dropout must be in [0, 1), got {self.model.dropout}"),
             (self.model.n_layers >= 1, f"--model.n-layers must be >= 1, got {self.model.n_layers}"),
             (
@@ -172,25 +208,25 @@ class TrainConfig:
                 f"--model.d-model {self.model.d_model} must split into --model.n-heads {self.model.n_heads} "
                 "heads of even width",
             ),
-            (self.loss in ("infonce", "mse"), f"--loss must be infonce or mse, got {self.loss!r}"),
-            (math.isfinite(self.learning_rate), f"--learning-rate must be finite, got {self.learning_rate}"),
+            (optim.loss in ("infonce", "mse"), f"--loss must be infonce or mse, got {optim.loss!r}"),
+            (math.isfinite(optim.learning_rate), f"--learning-rate must be finite, got {optim.learning_rate}"),
             (
-                math.isfinite(self.grad_clip) and self.grad_clip > 0,
-                f"--grad-clip must be finite and > 0 (the largest gradient norm kept), got {self.grad_clip}",
+                math.isfinite(optim.grad_clip) and optim.grad_clip > 0,
+                f"--grad-clip must be finite and > 0 (the largest gradient norm kept), got {optim.grad_clip}",
             ),
-            (self.threads >= 0, f"--threads must be >= 0, got {self.threads}"),
-            (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (runtime.threads >= 0, f"--threads must be >= 0, got {runtime.threads}"),
+            (0 <= optim.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {optim.label_smoothing}"),
             (
-                self.loss != "mse" or self.scoring.similarity == "euclidean",
+                optim.loss != "mse" or self.scoring.similarity == "euclidean",
                 "--loss mse regresses onto the target's embedding: select the nearest action with "
                 "--scoring.similarity euclidean",
             ),
             (
-                self.model.head == "headless" or self.loss == "infonce",
+                self.model.head == "headless" or optim.loss == "infonce",
                 "--model.head indexed is trained with cross-entropy: --loss infonce",
             ),
             (
-                self.model.head == "indexed" or not (self.permute_actions or self.mixed_action_counts),
+                self.model.head == "indexed" or not (data.permute_actions or data.mixed_action_counts),
                 "--permute-actions and --mixed-action-counts are for --model.head indexed",
             ),
             (self.model.action_dim >= 0, f"--model.action-dim must be >= 0, got {self.model.action_dim}"),
@@ -200,9 +236,9 @@ class TrainConfig:
                 raise ValueError(message)
         if self.run_name:  # (empty: a new name per start)
             check_run_name(self.run_name)
-        resolve_device(self.device)
-        check_schedule_fits(self.temperature_schedule, task)
-        if self.eval_pictures and not task.can_render:
+        resolve_device(runtime.device)
+        check_schedule_fits(evaluation.temperature_schedule, task)
+        if evaluation.eval_pictures and not task.can_render:
             raise ValueError(f"--eval-pictures: task {task.name!r} cannot draw its instances")
         # Builds (and so checks) the training suite, e.g. --collect.train-suite, before any collection.
         train_suite = task.train_suite(
@@ -212,22 +248,73 @@ class TrainConfig:
             counts = task.make_env(train_suite).action_mask.sum(axis=1)
             source = f"the training suite ({self.collect.train_suite or 'the task default'})"
             check_indexed_training(
-                counts, self.model.num_actions, self.permute_actions, self.mixed_action_counts, source
+                counts, self.model.num_actions, data.permute_actions, data.mixed_action_counts, source
             )
-        for name in self.eval_suites:
+        for name in evaluation.eval_suites:
             suite = task.parse_suite(
-                name, self.eval_instances, self.eval_horizon or self.collect.horizon, self.collect.seed
+                name, evaluation.eval_instances, evaluation.eval_horizon or self.collect.horizon, self.collect.seed
             )
             check_observation_size(task, suite, task.observation_size(train_suite), f"--eval-suites {name!r}")
 
 
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "optimisation": OptimisationConfig,
+    "evaluation": EvaluationConfig,
+    "runtime": RuntimeConfig,
+}
+"""The sections of TrainConfig whose options carry no prefix on the command line."""
+SECTION_OF = {f.name: section for section, kind in SECTIONS.items() for f in dataclasses.fields(kind)}
+"""The section of each of their options (batch_size -> optimisation)."""
+
+
+def nested_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved training config (config.json, a checkpoint's "config") in this code's nested form:
+    configs written before the sections existed hold their options at the top level. Options the
+    config does not record stay absent (each reader knows its default); every section is present."""
+    nested: dict[str, Any] = {}
+    for key, value in saved.items():
+        if key in SECTION_OF:
+            nested.setdefault(SECTION_OF[key], {})[key] = value
+        elif key in SECTIONS:
+            nested.setdefault(key, {}).update(value)
+        else:
+            nested[key] = value
+    for section in SECTIONS:
+        nested.setdefault(section, {})
+    return nested
+
+
+def option_values(config: TrainConfig | dict[str, Any]) -> dict[str, Any]:
+    """A config (or a saved one, of either form) as JSON values keyed by option name, the way the
+    flags spell them (seq_len, collect.horizon, model.d_model): the sections leave no trace."""
+    nested = nested_config(to_jsonable(config) if isinstance(config, TrainConfig) else config)
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        flat.update(flatten(value) if key in SECTIONS else flatten({key: value}))
+    return flat
+
+
+def replace_options(config: TrainConfig, **changes: Any) -> TrainConfig:
+    """`dataclasses.replace` by option name, whatever section holds the option:
+    replace_options(config, total_steps=100, seq_len=40, model=ModelConfig(d_model=32))."""
+    fields: dict[str, Any] = {name: value for name, value in changes.items() if name not in SECTION_OF}
+    for name, value in changes.items():
+        if name in SECTION_OF:
+            section = SECTION_OF[name]
+            fields[section] = dataclasses.replace(fields.get(section, getattr(config, section)), **{name: value})
+    return dataclasses.replace(config, **fields)
+
+
 def config_markdown(config: TrainConfig) -> str:
+    """The TensorBoard config table, one row per option as its flag names it."""
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
         if dataclasses.is_dataclass(value):
             for f in dataclasses.fields(value):
-                walk(f"{prefix}{f.name}.", getattr(value, f.name))
+                section = value is config and f.name in SECTIONS
+                walk(prefix if section else f"{prefix}{f.name}.", getattr(value, f.name))
         else:
             flat[prefix.rstrip(".")] = value
 

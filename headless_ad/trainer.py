@@ -46,7 +46,7 @@ from headless_ad.progress import progress_bar
 from headless_ad.results import evaluation_name, save_evaluation
 from headless_ad.runs import RUNS, TrainingDiverged, check_run_directory, resume_changes
 from headless_ad.tasks import Task, get_task
-from headless_ad.train_config import TrainConfig, config_markdown, default_run_name, to_jsonable
+from headless_ad.train_config import TrainConfig, config_markdown, default_run_name, option_values, to_jsonable
 from headless_ad.training_state import TrainingState, missing_resume_state
 
 SELECTIONS = ("argmax", "sample")
@@ -56,18 +56,18 @@ def train(config: TrainConfig) -> Path:
     """Train (or resume) a run; returns the checkpoint path."""
     config.validate()
     if not config.run_name:
-        if config.resume:
+        if config.runtime.resume:
             raise ValueError("--resume needs the --run-name of the run to continue")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ValueError("under torchrun pass --run-name (every rank must agree on the run)")
         config = dataclasses.replace(config, run_name=default_run_name(config))
     run_dir = RUNS / config.run_name
     checkpoint_path = run_dir / "checkpoint.pt"
-    if config.resume and not checkpoint_path.is_file():
+    if config.runtime.resume and not checkpoint_path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
-    if not config.resume and checkpoint_path.exists():
+    if not config.runtime.resume and checkpoint_path.exists():
         raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it or choose another --run-name")
-    check_run_directory(run_dir, config.resume)
+    check_run_directory(run_dir, config.runtime.resume)
     check_writable_folder(run_dir, "run outputs")
     # One writer per run (torchrun: rank 0 writes for all).
     with exclusive_lock(run_dir, "run") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
@@ -82,17 +82,18 @@ def load_checkpoint_to_resume(config: TrainConfig, checkpoint_path: Path) -> dic
     missing = missing_resume_state(checkpoint)
     if missing:
         raise CheckpointError(f"{checkpoint_path}: holds no {', '.join(missing)} state, so training cannot resume")
-    if config.total_steps < checkpoint["step"]:
-        raise ValueError(
-            f"--total-steps {config.total_steps} is below the step of {checkpoint_path} ({checkpoint['step']})"
-        )
-    applied, refused = resume_changes(checkpoint["config"], to_jsonable(config), to_jsonable(TrainConfig()))
+    total_steps = config.optimisation.total_steps
+    if total_steps < checkpoint["step"]:
+        raise ValueError(f"--total-steps {total_steps} is below the step of {checkpoint_path} ({checkpoint['step']})")
+    applied, refused = resume_changes(
+        option_values(checkpoint["config"]), option_values(config), option_values(TrainConfig())
+    )
     if refused:
         raise ValueError(
             f"--resume: {checkpoint_path} was trained with other values of options that shape the optimisation "
             f"or the data ({'; '.join(refused)}); resume without changing them, or start a new --run-name"
         )
-    if applied and checkpoint["step"] < config.total_steps:
+    if applied and checkpoint["step"] < total_steps:
         print(f"resuming with changed {'; '.join(applied)} (recorded in config.json)")
     return checkpoint
 
@@ -105,14 +106,15 @@ def model_config_for(config: TrainConfig, task: Task, store: HistoryStore) -> Mo
     )
     model_config = dataclasses.replace(
         config.model,
-        max_steps=config.seq_len,
+        max_steps=config.data.seq_len,
         observation_kind=task.observation_kind,
         observation_size=task.observation_size(train_suite),
     )
     if model_config.head == "indexed":
         counts = np.asarray(store.action_mask).sum(axis=1)
+        data = config.data
         check_indexed_training(
-            counts, model_config.num_actions, config.permute_actions, config.mixed_action_counts, str(store.path)
+            counts, model_config.num_actions, data.permute_actions, data.mixed_action_counts, str(store.path)
         )
         if not model_config.num_actions:
             model_config = dataclasses.replace(model_config, num_actions=store.max_actions)
@@ -121,9 +123,10 @@ def model_config_for(config: TrainConfig, task: Task, store: HistoryStore) -> Mo
 
 def divergence_message(step: int, what: str, config: TrainConfig, checkpoint_path: Path, saved_step: int) -> str:
     kept = f"{checkpoint_path} keeps step {saved_step}" if saved_step else "no checkpoint was written"
+    optim = config.optimisation
     return (
         f"training diverged at step {step}: {what}; stopped, {kept}. "
-        f"Lower --learning-rate (now {config.learning_rate:g}) or --grad-clip (now {config.grad_clip:g})"
+        f"Lower --learning-rate (now {optim.learning_rate:g}) or --grad-clip (now {optim.grad_clip:g})"
     )
 
 
@@ -164,9 +167,12 @@ class InContextEvaluation:
 
     def __init__(self, config: TrainConfig, task: Task, horizon: int, scoring: ActionScoring) -> None:
         self.config, self.task, self.scoring = config, task, scoring
+        evaluation = config.evaluation
         self.suites = {
-            name: task.parse_suite(name, config.eval_instances, config.eval_horizon or horizon, config.collect.seed)
-            for name in config.eval_suites
+            name: task.parse_suite(
+                name, evaluation.eval_instances, evaluation.eval_horizon or horizon, config.collect.seed
+            )
+            for name in evaluation.eval_suites
         }
         self.seed = config.seed + 1
         self.baselines = {name: run_baselines(task, suite, seed=self.seed) for name, suite in self.suites.items()}
@@ -174,20 +180,20 @@ class InContextEvaluation:
     def run(self, model: HeadlessTransformer) -> list[SuiteResult]:
         return evaluate_in_context(
             self.task, model, self.suites, self.baselines, SELECTIONS, self.scoring, self.seed,
-            self.config.temperature_schedule,
+            self.config.evaluation.temperature_schedule,
         )  # fmt: skip
 
     def save(self, run_dir: Path, results: list[SuiteResult], step: int, wall_seconds: float) -> None:
         """Per-instance results, as `evaluate` saves them (runs/<run>/evaluations/train-...)."""
-        config, schedule = self.config, self.config.temperature_schedule.describe()
-        horizon = config.eval_horizon or config.collect.horizon
+        config, schedule = self.config.evaluation, self.config.evaluation.temperature_schedule.describe()
+        horizon = config.eval_horizon or self.config.collect.horizon
         name = evaluation_name(
             step, config.eval_suites, self.seed, config.eval_instances, horizon, SELECTIONS, schedule, prefix="train-"
         )
         description = {
             "checkpoint": str(run_dir / "checkpoint.pt"),
             "step": step,
-            "train_config": to_jsonable(config),
+            "train_config": to_jsonable(self.config),
             "evaluation": {
                 "suites": list(config.eval_suites), "seed": self.seed, "num_instances": config.eval_instances,
                 "horizon": horizon, "selection": list(SELECTIONS), "sample_temperature": schedule,
@@ -226,7 +232,7 @@ class RunLog:
         self.config, self.task, self.tokens_per_step = config, task, tokens_per_step
         self.writer = SummaryWriter(run_dir)
         self.writer.add_text("config", config_markdown(config), global_step=step)
-        self.bar = progress_bar(config.total_steps, config.run_name, initial=step)
+        self.bar = progress_bar(config.optimisation.total_steps, config.run_name, initial=step)
         self.last_time, self.last_step, self.data_seconds = time.perf_counter(), step, 0.0
 
     def training(self, step: int, loss: torch.Tensor, logits: torch.Tensor, batch: Batch, grad_norm, lr: float) -> None:
@@ -247,7 +253,8 @@ class RunLog:
             self.writer.add_scalar(tag, value, step)
         status = f"loss {loss.item():.4f} acc {accuracy:.3f} lr {lr:.2e}"
         if self.bar.disable:  # a file or pipe gets log lines; a terminal the bar
-            print(f"step {step}/{self.config.total_steps} {status} {steps_done / elapsed:.2f} steps/s", flush=True)
+            total = self.config.optimisation.total_steps
+            print(f"step {step}/{total} {status} {steps_done / elapsed:.2f} steps/s", flush=True)
         else:
             self.bar.set_postfix_str(status, refresh=False)
         self.restart_clock(step)
@@ -269,7 +276,7 @@ class RunLog:
             for agent in result.rollouts:
                 writer.add_scalar(f"eval/{result.suite}/{metric_tag(task)}/{agent}", result.metric(agent), step)
             writer.add_figure(f"eval/{result.suite}/curves", curves_figure(result), step)
-            if self.config.eval_pictures and "model_sample" in result.rollouts:
+            if self.config.evaluation.eval_pictures and "model_sample" in result.rollouts:
                 # The first instance's first and last episodes, one image per step.
                 frames = early_and_late_frames(task, result.spec, result.rollouts["model_sample"], instance=0)
                 writer.add_images(f"eval/{result.suite}/episodes_sample", np.stack(frames), step, dataformats="NHWC")
@@ -293,11 +300,11 @@ def train_step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
     """One optimizer step on `batch`; returns loss, logits, the gradient norm before clipping, and
     whether the step was taken: not when the loss or the gradient is not finite (the caller stops)."""
-    model_config, device = state.model.config, state.embedding_generator.device
+    model_config, device, optim = state.model.config, state.embedding_generator.device, config.optimisation
     # Drawn for the global batch on every rank (same generator), each keeping its own rows.
     embeddings = action_vectors(
-        model_config, config.batch_size, batch.action_mask.shape[1], state.embedding_generator, device,
-        config.permute_actions,
+        model_config, optim.batch_size, batch.action_mask.shape[1], state.embedding_generator, device,
+        config.data.permute_actions,
     )[shard_rows]  # fmt: skip
     with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         outputs = trained(
@@ -310,11 +317,11 @@ def train_step(
             prev_dones=batch.prev_dones,
         )
     loss, logits = headless_loss(
-        outputs.float(), embeddings, batch.action_mask, batch.targets, scoring, config.loss, config.label_smoothing
+        outputs.float(), embeddings, batch.action_mask, batch.targets, scoring, optim.loss, optim.label_smoothing
     )
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
+    grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), optim.grad_clip)
     finite = bool((torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).item())
     if finite:
         state.optimizer.step()
@@ -326,24 +333,27 @@ def train_step(
 
 
 def setup_runtime(config: TrainConfig) -> tuple[Distributed, torch.device, torch.dtype]:
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    world = init_distributed(resolve_device(config.device))
-    device = resolve_device(config.device, world.local_rank)
+    runtime, batch_size = config.runtime, config.optimisation.batch_size
+    if runtime.threads > 0:
+        torch.set_num_threads(runtime.threads)
+    world = init_distributed(resolve_device(runtime.device))
+    device = resolve_device(runtime.device, world.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if config.batch_size % world.world_size:
-        raise ValueError(f"--batch-size {config.batch_size} does not split over {world.world_size} processes")
-    return world, device, resolve_precision(config.precision, device)
+    if batch_size % world.world_size:
+        raise ValueError(f"--batch-size {batch_size} does not split over {world.world_size} processes")
+    return world, device, resolve_precision(runtime.precision, device)
 
 
 def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> Path:
     """`train`, holding the run's lock: build the run (or restore it), then step it to the end."""
     clock = TrainingClock()
     task = get_task(config.task)
-    checkpoint = load_checkpoint_to_resume(config, checkpoint_path) if config.resume else None
-    if checkpoint is not None and checkpoint["step"] >= config.total_steps:
-        print(f"{checkpoint_path} is already at step {checkpoint['step']} of {config.total_steps}: nothing to train")
+    data, optim, runtime = config.data, config.optimisation, config.runtime
+    total_steps = optim.total_steps
+    checkpoint = load_checkpoint_to_resume(config, checkpoint_path) if runtime.resume else None
+    if checkpoint is not None and checkpoint["step"] >= total_steps:
+        print(f"{checkpoint_path} is already at step {checkpoint['step']} of {total_steps}: nothing to train")
         return checkpoint_path
     for stale in remove_stale_temporaries(run_dir):
         print(f"removed {stale}, left by a killed writer")
@@ -355,16 +365,16 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
     world.barrier()
     store = open_store(config.collect)
     sampler = WindowSampler(
-        store, config.seq_len, config.batch_size, seed=config.seed, device=device,
-        shard=(world.rank, world.world_size), start_share=config.start_window_share,
-        episode_stride=config.episode_stride,
+        store, data.seq_len, optim.batch_size, seed=config.seed, device=device,
+        shard=(world.rank, world.world_size), start_share=data.start_window_share,
+        episode_stride=data.episode_stride,
     )  # fmt: skip
     model_config = model_config_for(config, task, store)
     scoring = scoring_for(model_config, config.scoring)
     model = HeadlessTransformer(model_config).to(device)
     # Same seed on every rank, so the replicas start equal (DDP also broadcasts rank 0's weights).
     trained = model if world.world_size == 1 else torch.nn.parallel.DistributedDataParallel(model)
-    if config.compile:
+    if runtime.compile:
         trained = torch.compile(trained)  # evaluation decodes with the uncompiled `model`
     torch.manual_seed(config.seed + world.rank)  # independent dropout masks per rank
     state = TrainingState.new(model, sampler, config, device)
@@ -388,11 +398,11 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
         print(f"{config.run_name}: {parameters}{processes}, {store.num_instances} histories from {store.path}")
         with clock.paused():  # the baselines' rollouts are evaluation
             evaluation = InContextEvaluation(config, task, store.horizon, scoring)
-        log = RunLog(config, run_dir, task, state.step, config.batch_size * (config.seq_len + store.max_actions))
+        log = RunLog(config, run_dir, task, state.step, optim.batch_size * (data.seq_len + store.max_actions))
 
     model.train()
     try:
-        while state.step < config.total_steps:
+        while state.step < total_steps:
             data_start = time.perf_counter()
             batch = sampler.sample()
             if log is not None:
@@ -410,19 +420,19 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             if log is None:
                 continue
             log.bar.update()
-            if step % config.log_every == 0 or step == config.total_steps:
+            if step % runtime.log_every == 0 or step == total_steps:
                 log.training(step, loss, logits, batch, grad_norm, state.scheduler.get_last_lr()[0])
             state.train_seconds = clock.seconds(before=resumed_seconds)
-            if step % config.checkpoint_every == 0 or step == config.total_steps:
+            if step % runtime.checkpoint_every == 0 or step == total_steps:
                 checkpointer.save(state)
             if evaluation.suites and (
-                (config.eval_every and step % config.eval_every == 0) or step == config.total_steps
+                (config.evaluation.eval_every and step % config.evaluation.eval_every == 0) or step == total_steps
             ):
                 with clock.paused():
                     start = time.perf_counter()
                     results = evaluation.run(state.acting_model)
                     log.evaluation(results, step, time.perf_counter() - start, state.train_seconds)
-                    if step == config.total_steps:  # the end-of-run evaluation, per instance
+                    if step == total_steps:  # the end-of-run evaluation, per instance
                         evaluation.save(run_dir, results, step, time.perf_counter() - start)
                 log.restart_clock(step)
     finally:

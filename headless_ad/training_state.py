@@ -47,20 +47,19 @@ class TrainingState:
     ) -> TrainingState:
         """Fresh state for `model`: AdamW (weight decay on matrices only) on a warm-up + cosine
         schedule, the embedding stream seeded with the run's seed, and a moving average of the
-        weights when `config.ema_decay` > 0. `config` is the run's TrainConfig."""
+        weights when `config.optimisation.ema_decay` > 0. `config` is the run's TrainConfig."""
+        optim = config.optimisation
         decay = [p for p in model.parameters() if p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.dim() < 2]
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.learning_rate,
-            betas=config.betas,
+            [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=optim.learning_rate,
+            betas=optim.betas,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, config.warmup_steps, config.total_steps)
+            optimizer, lambda step: lr_factor(step, optim.warmup_steps, optim.total_steps)
         )
-        ema = (
-            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay > 0 else None
-        )
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(optim.ema_decay)) if optim.ema_decay > 0 else None
         generator = torch.Generator(device=device).manual_seed(config.seed)
         return cls(model, optimizer, scheduler, generator, sampler, ema)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import headless_ad
-from headless_ad import PRESETS, CollectConfig, InContextAgent, TrainConfig, load_agent, train
+from headless_ad import PRESETS, CollectConfig, InContextAgent, TrainConfig, load_agent, replace_options, train
 from headless_ad.action_embeddings import ActionScoring
 from headless_ad.evaluation import run_model
 from headless_ad.model import HeadlessTransformer, ModelConfig
@@ -24,8 +24,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def tiny(config: TrainConfig, **changes) -> TrainConfig:
     model = replace(config.model, d_model=16, n_layers=1, n_heads=2)
     collect = replace(config.collect, num_instances=64, horizon=40)
-    return replace(config, model=model, collect=collect, seq_len=40, batch_size=4, total_steps=6, warmup_steps=2,
-                   eval_every=0, eval_suites=(), threads=1, **changes)  # fmt: skip
+    return replace_options(config, model=model, collect=collect, seq_len=40, batch_size=4, total_steps=6,
+                           warmup_steps=2, eval_every=0, eval_suites=(), threads=1, **changes)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

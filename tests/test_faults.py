@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import torch
 from command_line import cli, cli_error
+from flat_configs import flat_form
 
+from headless_ad import load_agent
 from headless_ad.histories import HistoryStoreError, load_store, write_store
 
 train_module = importlib.import_module("headless_ad.trainer")  # the package exports a function `train`
@@ -400,11 +402,31 @@ def test_resume_applies_and_records_safe_changes(monkeypatch, capsys, runs) -> N
     out = capsys.readouterr().out
     assert "resuming with changed --eval-every 0 -> 2; --log-every 3 -> 1 (recorded in config.json)" in out
     assert "step 4/6" in out and "step 4: in-context evaluation" in out  # applied, not only recorded
-    assert json.loads((runs / "tiny/config.json").read_text())["eval_every"] == 2
+    assert json.loads((runs / "tiny/config.json").read_text())["evaluation"]["eval_every"] == 2
     checkpoint = torch.load(runs / "tiny/checkpoint.pt", weights_only=False)
-    assert checkpoint["step"] == 6 and checkpoint["config"]["log_every"] == 1
+    assert checkpoint["step"] == 6 and checkpoint["config"]["runtime"]["log_every"] == 1
     cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY, "--resume", *SAFE_CHANGES)
     assert "already at step 6 of 6: nothing to train" in capsys.readouterr().out
+
+
+def test_a_run_saved_with_a_flat_config_evaluates_and_resumes(monkeypatch, capsys, runs) -> None:
+    """Runs written before the options had sections hold a flat config (config.json and checkpoint)."""
+    checkpoint = torch.load(runs / "tiny/checkpoint.pt", weights_only=False)
+    checkpoint["config"] = flat_form(checkpoint["config"])
+    assert checkpoint["config"]["sample_temperature"] == 0.8  # the bandit preset's, not the default 1.0
+    torch.save(checkpoint, runs / "tiny/checkpoint.pt")
+    (runs / "tiny/config.json").write_text(json.dumps(flat_form(json.loads((runs / "tiny/config.json").read_text()))))
+    agent = load_agent(runs / "tiny/checkpoint.pt", device="cpu")
+    assert agent.sample_temperature.describe() == "0.8"
+    capsys.readouterr()
+    evaluate = ["evaluate", "--checkpoint", "runs/tiny/checkpoint.pt", "--num-instances", "2", "--suites", "num_10"]
+    cli(monkeypatch, *evaluate)
+    assert "(step 3), 2 instances per suite, 40 steps, seed 1, sample temperature 0.8" in capsys.readouterr().out
+    err = cli_error(monkeypatch, capsys, "train", "bandit", "--run-name", "tiny", *TINY, "--resume", "--seq-len", "20")
+    assert "(--seq-len 40 -> 20)" in err
+    cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY, "--resume", *SAFE_CHANGES)
+    assert "resuming with changed --eval-every 0 -> 2; --log-every 3 -> 1" in capsys.readouterr().out
+    assert json.loads((runs / "tiny/config.json").read_text())["evaluation"]["eval_every"] == 2
 
 
 # 12: corrupt checkpoints and stores, and bad values, in one line.

@@ -23,6 +23,7 @@ from headless_ad.methods import check_indexed_training, method_name
 from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
 from headless_ad.policy import ModelAgent
 from headless_ad.results import load_evaluation
+from headless_ad.train_config import nested_config
 
 VARIANTS = {
     "headless": {},
@@ -169,10 +170,13 @@ def test_ad_trains_per_action_set() -> None:
 def test_method_names_from_saved_configs() -> None:
     assert method_name({"model": {}}) == "Headless-AD"
     assert method_name({"model": {"head": "indexed"}}) == "AD"
-    assert method_name({"model": {"head": "indexed"}, "permute_actions": True}) == "AD-permuted"
+    assert method_name({"model": {"head": "indexed"}, "data": {"permute_actions": True}}) == "AD-permuted"
     assert method_name({"model": {"action_prompt": False}}) == "no prompt"
     assert method_name({"model": {"gaussian_actions": True}}) == "Gaussian embeddings"
-    assert method_name({"model": {}, "loss": "mse"}) == "MSE loss"
+    assert method_name({"model": {}, "optimisation": {"loss": "mse"}}) == "MSE loss"
+    # Configs saved before the options had sections held them at the top level.
+    assert method_name(nested_config({"model": {"head": "indexed"}, "permute_actions": True})) == "AD-permuted"
+    assert method_name(nested_config({"model": {}, "loss": "mse"})) == "MSE loss"
 
 
 TINY = [

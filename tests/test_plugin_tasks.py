@@ -16,7 +16,7 @@ import pytest
 from command_line import cli, cli_error
 
 from envs.bandit import BernoulliBandit, BernoulliBanditVectorEnv
-from headless_ad import PRESETS, GymTask, import_histories, register_task
+from headless_ad import PRESETS, GymTask, import_histories, register_task, replace_options
 from headless_ad.evaluation import run_baselines
 from headless_ad.tasks import TASKS, checked, get_task
 
@@ -245,7 +245,7 @@ def test_suites_of_another_observation_size_are_refused(monkeypatch, capsys) -> 
     )
     assert "the model's is 4" in cli_error(monkeypatch, capsys, *args, "--collect.train-suite", "dim=4")
     config = PRESETS["contextual-bandit"][1]
-    matching = replace(config, eval_suites=("dim=3",), collect=replace(config.collect, train_suite="dim=3"))
+    matching = replace_options(config, eval_suites=("dim=3",), collect=replace(config.collect, train_suite="dim=3"))
     matching.validate()
 
 

@@ -27,9 +27,9 @@ def test_bandit_plan_has_every_method_per_seed_and_ad_per_arm_count() -> None:
     assert [(job.train.collect.train_suite, job.evaluate.suites) for job in ad] == [
         ("arms=10", ("num_10",)), ("arms=20", ("num_20",)), ("arms=30", ("num_30",)),
     ]  # fmt: skip
-    permuted = next(job for job in jobs if job.train.permute_actions)
+    permuted = next(job for job in jobs if job.train.data.permute_actions)
     assert permuted.train.model.num_actions == 30 and permuted.evaluate.suites == ("num_10", "num_20", "num_30")
-    assert all(job.train.threads == 1 for job in jobs)
+    assert all(job.train.runtime.threads == 1 for job in jobs)
     assert len({job.train.run_name for job in jobs}) == len(jobs)
 
 

@@ -1,0 +1,25 @@
+"""Training configs as the code before the option sections wrote them (every option of the data,
+optimisation, evaluation and runtime sections at the top level), to check that old runs still load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from headless_ad.train_config import SECTIONS
+
+FLAT_CONFIG = Path(__file__).parent / "data" / "flat_config.json"
+"""config.json of `train bandit --total-steps 20 --warmup-steps 2 --eval-every 0
+--collect.num-instances 64 --run-name old-format-check --threads 1 --eval-instances 8`, written
+by the code before the sections."""
+
+
+def flat_form(nested: dict[str, Any]) -> dict[str, Any]:
+    """A nested saved config in the flat form, options in the same order."""
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        if key in SECTIONS:
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
