@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -9,8 +10,10 @@ import sys
 
 import pytest
 
+from headless_ad import __main__ as cli_module
 from headless_ad.__main__ import main
 from headless_ad.presets import PRESETS
+from headless_ad.train_config import SECTIONS
 
 SUBCOMMANDS = [["collect"], ["merge"], ["evaluate"], ["import-histories"], *(["train", name] for name in PRESETS)]
 BOX = "│┃|╭╮╰╯─ "
@@ -67,3 +70,27 @@ def test_console_script_runs_help() -> None:
         pytest.fail("the headless-ad console script is not installed (pip install -e .)")
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout
+
+
+def test_train_options_are_grouped_under_headings(monkeypatch, capsys) -> None:
+    text = help_text(monkeypatch, capsys, ["train", "bandit"])
+    panels = ["collect", "data", "model", "scoring", "optimisation", "evaluation", "runtime"]
+    starts = [text.index(f"{panel} options") for panel in panels]
+    assert starts == sorted(starts)
+    for panel, start, end in zip(panels, starts, [*starts[1:], len(text)], strict=True):
+        if panel in SECTIONS:  # its options keep their flags, without the section's prefix
+            for field in dataclasses.fields(SECTIONS[panel]):
+                assert re.search(rf"--{field.name.replace('_', '-')}[ ,\n]", text[start:end]), field.name
+            assert f"--{panel}." not in text
+
+
+def test_train_flags_set_the_options_of_their_sections(monkeypatch) -> None:
+    trained = []
+    monkeypatch.setattr(cli_module, "train", trained.append)
+    args = ["--seq-len", "7", "--batch-size", "3", "--eval-every", "9", "--threads", "1", "--seed", "4"]
+    monkeypatch.setattr(sys, "argv", ["headless_ad", "train", "bandit", *args, "--collect.horizon", "11"])
+    main()
+    (config,) = trained
+    assert (config.data.seq_len, config.optimisation.batch_size, config.evaluation.eval_every) == (7, 3, 9)
+    assert (config.runtime.threads, config.seed, config.collect.horizon) == (1, 4, 11)
+    assert config.evaluation.sample_temperature == PRESETS["bandit"][1].evaluation.sample_temperature
