@@ -24,7 +24,7 @@ import tyro
 from headless_ad.files import atomic_output, atomic_write_json, atomic_write_text
 from headless_ad.methods import METHODS, method_name
 from headless_ad.results import RESULTS_FILE, load_evaluation
-from headless_ad.train_config import nested_config, option_values
+from headless_ad.train_config import TrainConfig, nested_config, option_values
 from headless_ad.training_curves import QualityCurve, quality_curves
 
 IGNORED_KEYS = {
@@ -126,8 +126,10 @@ def load_run(path: Path, pattern: str) -> Run:
 
 def group_runs(runs: list[Run]) -> list[Group]:
     groups: dict[str, Group] = {}
+    # An option a run's config lacks (saved before the option existed) had its default's effect.
+    defaults = option_values(TrainConfig())
     for run in runs:
-        flat = {k: v for k, v in option_values(run.config).items() if k not in IGNORED_KEYS}
+        flat = {k: v for k, v in {**defaults, **option_values(run.config)}.items() if k not in IGNORED_KEYS}
         key = json.dumps(flat, sort_keys=True, default=str)
         groups.setdefault(key, Group(run.method, key, flat)).runs.append(run)
     ordered = sorted(groups.values(), key=lambda g: (METHODS.index(g.method), g.key))

@@ -42,6 +42,8 @@ def quality_curves(run_dir: Path, selection: str) -> dict[str, QualityCurve]:
     for tag in tags:
         if tag.startswith("eval/") and tag.endswith(suffix):
             scores = {event.step: event.value for event in events.Scalars(tag) if event.step in minutes}
+            if not scores:  # e.g. a suite evaluated only before a resume of a run older than the clock
+                continue
             steps = np.array(sorted(scores))
             curves[tag[len("eval/") : -len(suffix)]] = QualityCurve(
                 steps, np.array([minutes[s] for s in steps]), np.array([scores[s] for s in steps])

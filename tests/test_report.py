@@ -111,6 +111,18 @@ def test_extra_curves_are_aggregated_over_seeds_and_drawn(tmp_path: Path) -> Non
     assert collect_curves(group, "num_10", "model_sample", extra="goals reached") is None
 
 
+def test_an_option_missing_from_an_older_config_counts_as_its_default(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "old", np.arange(4.0))  # saved before model.action_dim existed
+    make_run(runs, "new", np.arange(4.0), seed=1, model={"action_dim": 0})
+    make_run(runs, "wide", np.arange(4.0), seed=2, model={"action_dim": 128})
+    groups = group_runs([load_run(runs / name, "*") for name in ("old", "new", "wide")])
+    assert [(group.label, len(group.runs)) for group in groups] == [
+        ("Headless-AD", 2),
+        ("Headless-AD (action_dim=128)", 1),
+    ]
+
+
 def test_runs_differing_in_config_are_separate_groups(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     for arms in (10, 20):
@@ -163,8 +175,11 @@ def test_minutes_to_reach_the_threshold_come_from_the_training_events(tmp_path: 
             for step, (minutes, score) in enumerate(zip((2.0, 4.0, 6.0), scores, strict=True), start=1):
                 writer.add_scalar("time/train_minutes", minutes + seed, step * 100)
                 writer.add_scalar("eval/all_new/normalized_sample", score, step * 100)
+            writer.add_scalar("eval/num_50/normalized_sample", 0.5, 50)  # no training time at step 50: left out
     out = write_report(ReportConfig(runs=(runs,), out=tmp_path / "report", threshold=0.8))
-    row = json.loads((out / "summary.json").read_text())["minutes_to_threshold"]["Headless-AD"]["all_new"]
+    table = json.loads((out / "summary.json").read_text())["minutes_to_threshold"]["Headless-AD"]
+    assert list(table) == ["all_new"]
+    row = table["all_new"]
     assert row["minutes"] == [4.0, None] and row["final"] == pytest.approx([0.9, 0.7])
     assert row["final_minutes"] == [6.0, 7.0]
     assert "| Headless-AD | all_new | 0.8 | 4.0, - | 0.90, 0.70 | 6.0, 7.0 |" in (out / "report.md").read_text()
