@@ -13,6 +13,7 @@ import tyro
 from headless_ad.checkpoints import CheckpointError
 from headless_ad.collect import CollectConfig, collect, merge
 from headless_ad.evaluate import EvaluateConfig, evaluate_checkpoint
+from headless_ad.help_text import clean_field_docstrings
 from headless_ad.histories import HistoryStoreError
 from headless_ad.history_import import ImportConfig, import_arrays
 from headless_ad.locks import LockedError
@@ -22,6 +23,8 @@ from headless_ad.reproduce import ReproduceConfig, reproduce
 from headless_ad.runs import TrainingDiverged
 from headless_ad.train_config import TrainConfig
 from headless_ad.trainer import train
+
+clean_field_docstrings()
 
 TrainPreset = Union[  # noqa: UP007 (tyro reads each Annotated member as one subcommand)
     tuple(

@@ -94,3 +94,13 @@ def test_train_flags_set_the_options_of_their_sections(monkeypatch) -> None:
     assert (config.data.seq_len, config.optimisation.batch_size, config.evaluation.eval_every) == (7, 3, 9)
     assert (config.runtime.threads, config.seed, config.collect.horizon) == (1, 4, 11)
     assert config.evaluation.sample_temperature == PRESETS["bandit"][1].evaluation.sample_temperature
+
+
+def test_a_docstring_wrapped_in_the_source_is_one_paragraph_of_help() -> None:
+    from tyro._docstrings import get_field_docstring
+
+    from headless_ad.train_config import DataConfig
+
+    # --start-window-share's docstring spans three indented source lines: one paragraph of help.
+    text = get_field_docstring(DataConfig, "start_window_share", ())
+    assert "\n" not in text and "a uniform offset: evaluation begins with an empty context" in text
