@@ -378,14 +378,15 @@ def _bars_figure(summary: dict[str, Any], groups: list[Group], metric: str, sour
 
 
 def _variant_groups(summary: dict[str, Any], groups: list[Group]) -> set[str]:
-    """Labels of groups that share a suite with an earlier group of their method: drawn hatched
-    (bars) or dashed (curves), and named in the legend, the colour staying the method's."""
+    """Labels of groups that share a suite with an earlier group of their method (one that could
+    act there or not: Darkroom's AD trained on the test actions beside the AD that cannot act on
+    them): drawn hatched (bars) or dashed (curves), and named in the legend, the colour staying
+    the method's."""
     variants = set()
     for data in summary["suites"].values():
         firsts: dict[str, str] = {}
         for group in groups:
-            row = data["methods"].get(group.label)
-            if row is None or "not_applicable" in row:
+            if group.label not in data["methods"]:
                 continue
             if firsts.setdefault(group.method, group.label) != group.label:
                 variants.add(group.label)

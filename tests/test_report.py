@@ -184,3 +184,18 @@ def test_minutes_to_reach_the_threshold_come_from_the_training_events(tmp_path: 
     assert row["final_minutes"] == [6.0, 7.0]
     assert "| Headless-AD | all_new | 0.8 | 4.0, - | 0.90, 0.70 | 6.0, 7.0 |" in (out / "report.md").read_text()
     assert (out / "quality_minutes.png").stat().st_size > 0
+
+
+def test_a_group_beside_one_of_its_method_that_cannot_act_is_drawn_as_a_variant() -> None:
+    from headless_ad.report import Group, _variant_groups
+
+    groups = [Group("AD", "a", {}, label="AD"), Group("AD", "b", {}, label="AD (actions=test)")]
+    groups.append(Group("AD", "c", {}, label="AD (arms=30)"))
+    summary = {
+        "suites": {
+            "test": {"methods": {"AD": {"not_applicable": "75 actions"}, "AD (actions=test)": {"mean": 0.9}}},
+            "train": {"methods": {"AD": {"mean": 0.9}}},
+            "num_30": {"methods": {"AD (arms=30)": {"mean": 0.5}}},  # alone on its suite: plain AD
+        }
+    }
+    assert _variant_groups(summary, groups) == {"AD (actions=test)"}
