@@ -221,8 +221,7 @@ def collect_curves(
         item = run.suites.get(suite)
         if item is None or agent not in item["entry"]["agents"]:
             return None
-        entry = item["entry"]["agents"][agent]
-        key = entry["curve"] if extra is None else entry.get("extra_curves", {}).get(extra)
+        key = _curve_key(item["entry"]["agents"][agent], extra)
         if key is None:
             return None
         curves.append(item["document"]["curves"][key])
@@ -231,6 +230,12 @@ def collect_curves(
         return None
     keep = np.unique(np.linspace(0, length - 1, min(CURVE_POINTS, length)).round().astype(int))
     return curves[0][0][keep], np.stack([y[:, keep] for _, y in curves])
+
+
+def _curve_key(entry: dict[str, Any], extra: str | None) -> str | None:
+    """The curves.npz key of an agent's learning curve, or of its extra curve `extra`; None if absent
+    (results saved before extra curves existed have none)."""
+    return entry["curve"] if extra is None else entry.get("extra_curves", {}).get(extra)
 
 
 def write_report(config: ReportConfig) -> Path:
@@ -549,7 +554,7 @@ def _reference_curve(runs: list[Run], suite: str, name: str, extra: str | None =
     for run in runs:
         item = run.suites.get(suite)
         entry = item["entry"]["agents"].get(name) if item else None
-        key = None if entry is None else entry["curve"] if extra is None else entry.get("extra_curves", {}).get(extra)
+        key = None if entry is None else _curve_key(entry, extra)
         if key is not None:
             x, y = item["document"]["curves"][key]
             return x, np.nanmean(y, axis=0)
