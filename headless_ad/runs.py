@@ -25,6 +25,7 @@ RESUMABLE = frozenset(
         "eval_pictures",
         "eval_instances",
         "eval_horizon",
+        "eval_seed",
         "sample_temperature",
         "final_sample_temperature",
         "anneal_episodes",

@@ -93,6 +93,10 @@ class EvaluationConfig:
     docs/ list each task's suites; bandits also take specs such as arms=50,instances=200)."""
     eval_instances: int = 100
     """Instances per evaluation suite."""
+    eval_seed: int = 2
+    """Seed of the in-training evaluations' rollouts (reward draws, sampling), the same for every
+    training seed so that runs' curves average over seeds; `evaluate` defaults to 1, so in-training
+    numbers never repeat a final evaluation's draws."""
     eval_horizon: int = 0
     """Steps per evaluation rollout; 0 = the histories' horizon. The model acts with a sliding
     context, so it can be evaluated for longer than the histories it learned from."""
@@ -271,7 +275,8 @@ SECTION_OF = {f.name: section for section, kind in SECTIONS.items() for f in dat
 def nested_config(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved training config (config.json, a checkpoint's "config") in this code's nested form:
     configs written before the sections existed hold their options at the top level. Options the
-    config does not record stay absent (each reader knows its default); every section is present."""
+    config does not record stay absent (each reader knows its default), but for the in-training
+    evaluation seed, whose default changed meaning; every section is present."""
     nested: dict[str, Any] = {}
     for key, value in saved.items():
         if key in SECTION_OF:
@@ -282,6 +287,8 @@ def nested_config(saved: dict[str, Any]) -> dict[str, Any]:
             nested[key] = value
     for section in SECTIONS:
         nested.setdefault(section, {})
+    # Runs saved before --eval-seed existed evaluated during training with their training seed + 1.
+    nested["evaluation"].setdefault("eval_seed", nested.get("seed", 0) + 1)
     return nested
 
 

@@ -174,7 +174,7 @@ class InContextEvaluation:
             )
             for name in evaluation.eval_suites
         }
-        self.seed = config.seed + 1
+        self.seed = evaluation.eval_seed
         self.baselines = {name: run_baselines(task, suite, seed=self.seed) for name, suite in self.suites.items()}
 
     def run(self, model: HeadlessTransformer) -> list[SuiteResult]:

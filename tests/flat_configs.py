@@ -13,13 +13,17 @@ FLAT_CONFIG = Path(__file__).parent / "data" / "flat_config.json"
 --collect.num-instances 64 --run-name old-format-check --threads 1 --eval-instances 8`, written
 by the code before the sections."""
 
+ADDED_SINCE = {"eval_seed": 1}
+"""Options added after the flat record was written, with the value its run had in effect (the
+in-training evaluation seed was the training seed + 1)."""
 
-def flat_form(nested: dict[str, Any]) -> dict[str, Any]:
-    """A nested saved config in the flat form, options in the same order."""
+
+def flat_form(nested: dict[str, Any], drop: set[str] | dict[str, Any] = frozenset()) -> dict[str, Any]:
+    """A nested saved config in the flat form, options in the same order, without those in `drop`."""
     flat: dict[str, Any] = {}
     for key, value in nested.items():
         if key in SECTIONS:
             flat.update(value)
         else:
             flat[key] = value
-    return flat
+    return {key: value for key, value in flat.items() if key not in drop}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -199,7 +200,7 @@ def test_ad_round_trip_reports_wider_suites_as_not_applicable(monkeypatch, capsy
     out = capsys.readouterr().out
     assert "n/a on num_8: the model cannot act here: 8 actions, more than the indexed head's 5 outputs" in out
     [final] = (tmp_path / "runs/ad/evaluations").iterdir()
-    assert final.name.startswith("train-step3_seed1_n6_h30_argmax+sample")
+    assert final.name.startswith("train-step3_seed2_n6_h30_argmax+sample")  # --eval-seed's default
     document = load_evaluation(final)
     assert document["suites"]["num_8"]["not_applicable"]["model_sample"].endswith("5 outputs")
     assert "model_sample" not in document["suites"]["num_8"]["agents"]
@@ -224,6 +225,17 @@ def test_ad_round_trip_reports_wider_suites_as_not_applicable(monkeypatch, capsy
             "--suites", "num_5", "num_6", "--selection", "sample")  # fmt: skip
     assert "pass --overwrite to replace it" in capsys.readouterr().err
     assert (saved / "results.json").read_text() == before
+
+
+def test_training_seeds_share_the_in_training_evaluation(monkeypatch, capsys, tmp_path: Path) -> None:
+    """Runs of different training seeds evaluate on the same draws, so a report averages them."""
+    monkeypatch.chdir(tmp_path)
+    for seed in (0, 1):
+        cli(monkeypatch, "train", "bandit", "--run-name", f"had-s{seed}", "--seed", str(seed), *TINY,
+            "--collect.train-suite", "arms=5", "--eval-suites", "num_5")  # fmt: skip
+    cli(monkeypatch, "report", "runs/had-s0", "runs/had-s1", "--out", "report")
+    summary = json.loads((tmp_path / "report/summary.json").read_text())
+    assert summary["suites"]["num_5"]["methods"]["Headless-AD"]["seeds"] == 2
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from flat_configs import FLAT_CONFIG, flat_form
+from flat_configs import ADDED_SINCE, FLAT_CONFIG, flat_form
 
 from headless_ad.presets import PRESETS
 from headless_ad.runs import flatten, resume_changes
@@ -27,7 +27,7 @@ def old_run_config() -> TrainConfig:
     bandit = PRESETS["bandit"][1]
     return replace_options(
         bandit, run_name="old-format-check", collect=replace(bandit.collect, num_instances=64),
-        total_steps=20, warmup_steps=2, eval_every=0, eval_instances=8, threads=1,
+        total_steps=20, warmup_steps=2, eval_every=0, eval_instances=8, threads=1, **ADDED_SINCE,
     )  # fmt: skip
 
 
@@ -36,23 +36,27 @@ def test_a_flat_saved_config_reads_as_the_nested_form() -> None:
     nested = nested_config(flat)
     expected = to_jsonable(old_run_config())
     assert nested == expected
-    assert list(flat_form(expected).items()) == list(flat.items())  # the same options, in the same order
+    # the same options, in the same order
+    assert list(flat_form(expected, drop=ADDED_SINCE).items()) == list(flat.items())
     assert nested_config(expected) == expected
     assert nested["optimisation"]["total_steps"] == 20 and nested["runtime"]["threads"] == 1
 
 
 def test_options_keep_the_names_of_their_flags() -> None:
     flat = json.loads(FLAT_CONFIG.read_text())
-    assert option_values(flat) == flatten(flat) == option_values(old_run_config())
-    assert list(option_values(TrainConfig())) == list(flatten(flat))
+    assert option_values(flat) == {**flatten(flat), **ADDED_SINCE} == option_values(old_run_config())
+    assert [name for name in option_values(TrainConfig()) if name not in ADDED_SINCE] == list(flatten(flat))
     assert all(f"| {name} |" in config_markdown(TrainConfig()) for name in flatten(flat))
     assert not any(f"{section}." in config_markdown(TrainConfig()) for section in SECTIONS)
 
 
 def test_a_record_missing_an_option_keeps_it_absent() -> None:
-    """Readers apply their own default to an option the config does not record."""
-    nested = nested_config({"task": "bandit", "eval_every": 5})
-    assert nested == {"task": "bandit", "evaluation": {"eval_every": 5}, "data": {}, "optimisation": {}, "runtime": {}}
+    """Readers apply their own default to an option the config does not record, except the
+    in-training evaluation seed, which was the training seed + 1 before it was an option."""
+    nested = nested_config({"task": "bandit", "seed": 3, "eval_every": 5})
+    empty: dict = {"data": {}, "optimisation": {}, "runtime": {}}
+    assert nested == {"task": "bandit", "seed": 3, "evaluation": {"eval_every": 5, "eval_seed": 4}, **empty}
+    assert nested_config({"evaluation": {"eval_seed": 2}, "seed": 3})["evaluation"]["eval_seed"] == 2
 
 
 def test_resume_changes_of_a_flat_checkpoint_name_the_flags() -> None:
