@@ -33,11 +33,31 @@ def new_figure(width: float = 6.0, height: float = 3.5) -> tuple[Figure, plt.Axe
     return figure, axis
 
 
+def panel_grid(count: int, y_label: str, columns: int = 3) -> tuple[Figure, list[plt.Axes]]:
+    """`count` panels of one figure, at most `columns` a row, room on the right for an outside
+    legend, and `y_label` on the first panel of each row."""
+    rows = -(-count // columns)
+    width = min(count, columns)
+    figure, grid = plt.subplots(
+        rows, width, figsize=(3.4 * width + 2.4, 3.0 * rows), squeeze=False, layout="constrained"
+    )
+    axes = list(grid.flat)
+    for unused in axes[count:]:
+        unused.set_visible(False)
+    for row in grid:
+        row[0].set_ylabel(y_label)
+    return figure, axes[:count]
+
+
 def integer_ticks(axis: plt.Axes) -> None:
     """Episodes and steps are counted: no 2.5th episode on the x-axis."""
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def outside_legend(figure: Figure) -> None:
-    """The legend to the right of the axes, clear of the data."""
-    figure.legend(loc="outside right upper", frameon=False)
+def outside_legend(figure: Figure, handles: list | None = None, labels: list[str] | None = None) -> None:
+    """The legend to the right of the axes, clear of the data (the figure needs
+    layout="constrained", which makes room for it)."""
+    if handles is None:
+        figure.legend(loc="outside right upper", frameon=False)
+    else:
+        figure.legend(handles, labels, loc="outside right upper", frameon=False, fontsize=8)

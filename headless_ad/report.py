@@ -362,7 +362,7 @@ def _bars_figure(summary: dict[str, Any], groups: list[Group], metric: str, sour
                 axis.text(x, 0, "n/a", rotation=90, ha="center", va="bottom", fontsize=7, color=colour)
                 continue
             error = [[row["mean"] - row["ci"][0]], [row["ci"][1] - row["mean"]]]
-            hatch = "//" if label in hatched else None
+            hatch = VARIANT_HATCHES[hatched[label] % len(VARIANT_HATCHES)] if label in hatched else None
             axis.bar(x, row["mean"], width, color=colour, yerr=error, capsize=2, linewidth=0, hatch=hatch,
                      edgecolor="white")  # fmt: skip
             name = label if label in hatched else row["method"]
@@ -382,19 +382,25 @@ def _bars_figure(summary: dict[str, Any], groups: list[Group], metric: str, sour
     return figure
 
 
-def _variant_groups(summary: dict[str, Any], groups: list[Group]) -> set[str]:
-    """Labels of groups that share a suite with an earlier group of their method (one that could
-    act there or not: Darkroom's AD trained on the test actions beside the AD that cannot act on
-    them): drawn hatched (bars) or dashed (curves), and named in the legend, the colour staying
-    the method's."""
-    variants = set()
+VARIANT_HATCHES = ("//", "xx", "..", "\\\\")
+VARIANT_LINES = ("-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)))
+
+
+def _variant_groups(summary: dict[str, Any], groups: list[Group]) -> dict[str, int]:
+    """{label: index among its method's variants} of groups that share a suite with an earlier
+    group of their method (one that could act there or not: Darkroom's AD trained on the test
+    actions beside the AD that cannot act on them): each drawn with its own hatch (bars) or line
+    style (curves) and named in the legend, the colour staying the method's."""
+    variants: dict[str, int] = {}
+    counts: dict[str, int] = {}
     for data in summary["suites"].values():
         firsts: dict[str, str] = {}
         for group in groups:
             if group.label not in data["methods"]:
                 continue
-            if firsts.setdefault(group.method, group.label) != group.label:
-                variants.add(group.label)
+            if firsts.setdefault(group.method, group.label) != group.label and group.label not in variants:
+                variants[group.label] = counts.get(group.method, 0)
+                counts[group.method] = variants[group.label] + 1
     return variants
 
 
@@ -402,7 +408,8 @@ def _curves_figure(groups, suites, agent, runs, first, source, seed, variants):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+    from headless_ad.plotting import outside_legend, panel_grid
 
     panels = []
     for suite in suites:
@@ -417,14 +424,15 @@ def _curves_figure(groups, suites, agent, runs, first, source, seed, variants):
             panels.append((suite, lines))
     if not panels:
         return None
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.6, 3.2), squeeze=False)
     x_label, y_label = first["curve_labels"]
+    figure, axes = panel_grid(len(panels), y_label)
     seen: dict[str, Any] = {}
-    for axis, (suite, lines) in zip(axes[0], panels, strict=True):
+    for axis, (suite, lines) in zip(axes, panels, strict=True):
         for group, x, mean, low, high in lines:
             colour = COLOURS[group.method]
             variant = group.label in variants
-            (line,) = axis.plot(x, mean, color=colour, linewidth=1.2, linestyle="-." if variant else "-")
+            style = VARIANT_LINES[variants[group.label] % len(VARIANT_LINES)] if variant else "-"
+            (line,) = axis.plot(x, mean, color=colour, linewidth=1.2, linestyle=style)
             axis.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
             seen.setdefault(group.label if variant else group.method, line)
         for name, style in ((source, "--"), ("random", ":")):
@@ -434,9 +442,7 @@ def _curves_figure(groups, suites, agent, runs, first, source, seed, variants):
                 seen.setdefault(name, line)
         axis.set_title(suite, fontsize=9)
         axis.set_xlabel(x_label + ("s" if x_label in ("step", "episode") else ""))
-    axes[0][0].set_ylabel(y_label)
-    figure.legend(seen.values(), seen.keys(), loc="center right", fontsize=8)
-    figure.tight_layout(rect=(0, 0, 1 - 2.2 / figure.get_figwidth(), 1))
+    outside_legend(figure, list(seen.values()), list(seen.keys()))
     return figure
 
 
@@ -447,6 +453,8 @@ def _extra_curves_figure(groups, suites, agent, runs, source, seed, variants):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from headless_ad.plotting import outside_legend, panel_grid
 
     panels = []
     for suite in suites:
@@ -463,9 +471,9 @@ def _extra_curves_figure(groups, suites, agent, runs, source, seed, variants):
     if not panels:
         return None
     styles = ["-", "--", ":", "-."]
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.9, 3.2), squeeze=False)
+    figure, axes = panel_grid(len(panels), "share of the actions (0-1)")
     legend: dict[str, Any] = {}
-    for axis, (suite, names, lines) in zip(axes[0], panels, strict=True):
+    for axis, (suite, names, lines) in zip(axes, panels, strict=True):
         for group, name, x, mean, low, high in lines:
             colour = COLOURS[group.method]
             axis.plot(x, mean, color=colour, linewidth=1.2, linestyle=styles[names.index(name) % len(styles)])
@@ -483,9 +491,7 @@ def _extra_curves_figure(groups, suites, agent, runs, source, seed, variants):
         axis.set_xlabel("episodes")
         axis.set_ylim(0, 1.02)
         axis.xaxis.get_major_locator().set_params(integer=True)
-    axes[0][0].set_ylabel("share of the actions (0-1)")
-    figure.legend(legend.values(), legend.keys(), loc="center right", fontsize=8)
-    figure.tight_layout(rect=(0, 0, 1 - 1.9 / figure.get_figwidth(), 1))
+    outside_legend(figure, list(legend.values()), list(legend.keys()))
     return figure
 
 
@@ -513,10 +519,12 @@ def _quality_figure(quality: dict[str, list[dict[str, QualityCurve]]], groups: l
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from headless_ad.plotting import outside_legend, panel_grid
+
     suites = sorted({suite for runs_curves in quality.values() for curves in runs_curves for suite in curves})
-    figure, axes = plt.subplots(1, len(suites), figsize=(3.6 * len(suites) + 1.9, 3.2), squeeze=False)
+    figure, axes = panel_grid(len(suites), "normalized score")
     legend: dict[str, Any] = {}
-    for axis, suite in zip(axes[0], suites, strict=True):
+    for axis, suite in zip(axes, suites, strict=True):
         for group in groups:
             curves = [curves[suite] for curves in quality[group.label] if suite in curves]
             if not curves:
@@ -533,10 +541,8 @@ def _quality_figure(quality: dict[str, list[dict[str, QualityCurve]]], groups: l
         axis.axhline(threshold, color="grey", linestyle=":", linewidth=1)
         axis.set_title(suite, fontsize=9)
         axis.set_xlabel("training minutes (wall)")
-    axes[0][0].set_ylabel("normalized score")
     legend[f"threshold {threshold:g}"] = plt.Line2D([], [], color="grey", linestyle=":")
-    figure.legend(legend.values(), legend.keys(), loc="center right", fontsize=8)
-    figure.tight_layout(rect=(0, 0, 1 - 1.9 / figure.get_figwidth(), 1))
+    outside_legend(figure, list(legend.values()), list(legend.keys()))
     return figure
 
 

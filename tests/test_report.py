@@ -190,12 +190,15 @@ def test_a_group_beside_one_of_its_method_that_cannot_act_is_drawn_as_a_variant(
     from headless_ad.report import Group, _variant_groups
 
     groups = [Group("AD", "a", {}, label="AD"), Group("AD", "b", {}, label="AD (actions=test)")]
-    groups.append(Group("AD", "c", {}, label="AD (arms=30)"))
+    groups += [Group("AD", "c", {}, label="AD (arms=30)"), Group("AD", "d", {}, label="AD (actions=all)")]
+    groups.append(Group("AD-permuted", "e", {}, label="AD-permuted"))
     summary = {
         "suites": {
             "test": {"methods": {"AD": {"not_applicable": "75 actions"}, "AD (actions=test)": {"mean": 0.9}}},
-            "train": {"methods": {"AD": {"mean": 0.9}}},
+            "train": {"methods": {"AD": {"mean": 0.9}, "AD-permuted": {"mean": 0.7}}},
             "num_30": {"methods": {"AD (arms=30)": {"mean": 0.5}}},  # alone on its suite: plain AD
+            "all": {"methods": {"AD": {"not_applicable": "125 actions"}, "AD (actions=all)": {"mean": 0.8}}},
         }
     }
-    assert _variant_groups(summary, groups) == {"AD (actions=test)"}
+    # each variant its own hatch and line style, counted within its method
+    assert _variant_groups(summary, groups) == {"AD (actions=test)": 0, "AD (actions=all)": 1}
