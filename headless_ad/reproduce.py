@@ -90,7 +90,8 @@ class Scaled:
     eval_instances: int
     eval_horizon: int
     seconds_per_step: float
-    """Measured for one 1-thread job on the 2-core machine of docs/results (shared, so rough)."""
+    """Measured for one 1-thread job on the 2-core machine of docs/results (shared, so rough): the
+    plan's estimate until some of its runs finish (then their own times count; measured_rates)."""
     seconds_per_suite: float
     extra: dict = field(default_factory=dict)
     """Further options by name (a smaller window for the quick scale, say; see replace_options)."""
@@ -235,11 +236,37 @@ def plan_jobs(config: ReproduceConfig) -> list[Job]:
                 selection=("argmax", "sample"),
                 threads=1,
             )
-            seconds = scale.total_steps * scale.seconds_per_step + len(suites) * scale.seconds_per_suite
-            jobs.append(Job(replace(train_config, run_name=run_name, seed=seed), evaluate_config, seconds))
+            jobs.append(Job(replace(train_config, run_name=run_name, seed=seed), evaluate_config, 0.0))
+    per_step, per_suite = measured_rates(jobs) or (scale.seconds_per_step, scale.seconds_per_suite)
+    jobs = [
+        replace(job, seconds=job.train.optimisation.total_steps * per_step + len(job.evaluate.suites) * per_suite)
+        for job in jobs
+    ]
     for job in jobs:
         job.train.validate()
     return jobs
+
+
+def measured_rates(jobs: list[Job]) -> tuple[float, float] | None:
+    """(training seconds per step, evaluation seconds per suite), medians over the plan's finished
+    runs as their checkpoints and results recorded them; None before any finished. The machine
+    and its load decide these far more than any built-in figure can."""
+    import numpy as np
+    import torch
+
+    per_step, per_suite = [], []
+    for job in jobs:
+        if job.status() != "done":
+            continue
+        # A record without the times (or unreadable): not measured; the run itself stays done.
+        with contextlib.suppress(OSError, EOFError, KeyError, ValueError, ZeroDivisionError, RuntimeError):
+            document = json.loads((job.results_dir / RESULTS_FILE).read_text())
+            checkpoint = torch.load(job.run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+            step_seconds = checkpoint["train_seconds"] / checkpoint["step"]
+            suite_seconds = document["wall_seconds"] / len(document["evaluation"]["suites"])
+            per_step.append(step_seconds)
+            per_suite.append(suite_seconds)
+    return (float(np.median(per_step)), float(np.median(per_suite))) if per_step else None
 
 
 def reproduction_name(config: ReproduceConfig) -> str:
@@ -286,7 +313,8 @@ def describe_plan(jobs: list[Job], workers: int) -> str:
     lines.append(
         f"\n{len(jobs)} runs, {len(jobs) - len(pending)} done; {len(pending)} to run: about "
         f"{total / 60 / max(1, min(workers, len(pending) or 1)):.0f} min with {workers} jobs side by side "
-        "(estimated from 1-thread step times on a shared 2-core CPU)"
+        "(estimated from the step and suite times of this reproduction's finished runs, else from "
+        "1-thread times measured on a 2-core CPU)"
     )
     return "\n".join(lines)
 

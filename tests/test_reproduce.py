@@ -64,6 +64,24 @@ def test_finished_runs_are_reused_and_checkpointed_ones_resumed(capsys) -> None:
     assert reported[0][1] == Path("runs/reproduce-bandit-quick-report")
 
 
+def test_the_estimate_comes_from_the_finished_runs_times() -> None:
+    import torch
+
+    config = ReproduceConfig("bandit", seeds=1, scale="quick")
+    jobs = plan_jobs(config)
+    for job, (train_seconds, eval_seconds) in zip(jobs[:3], ((30.0, 4.0), (60.0, 6.0), (9000.0, 8.0)), strict=True):
+        job.run_dir.mkdir(parents=True)
+        torch.save({"step": 3, "train_seconds": train_seconds}, job.run_dir / "checkpoint.pt")
+        job.results_dir.mkdir(parents=True)
+        evaluation = {"suites": list(job.evaluate.suites)}
+        (job.results_dir / "results.json").write_text(
+            json.dumps({"wall_seconds": eval_seconds * len(job.evaluate.suites), "evaluation": evaluation})
+        )
+    pending = plan_jobs(config)[3]
+    # medians: 20 s a step (of 10, 20, 3000), 6 s a suite
+    assert pending.seconds == pytest.approx(3 * 20.0 + len(pending.evaluate.suites) * 6.0)
+
+
 def test_plan_refuses_bad_counts() -> None:
     with pytest.raises(ValueError, match="--seeds and --jobs must be >= 1"):
         plan_jobs(ReproduceConfig("bandit", seeds=0))
