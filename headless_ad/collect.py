@@ -141,6 +141,9 @@ def collect(config: CollectConfig) -> Path:
             arrays["observations"] = rollout.observations.astype(np.float32)
         if rollout.regrets is not None:
             arrays["regrets"] = rollout.regrets
+        if rollout.policy_actions is not None:
+            arrays["policy_actions"] = rollout.policy_actions.astype(np.int16)
+            arrays["policy_spread"] = rollout.policy_spread
         write_store(path, meta, arrays, overwrite=config.overwrite)
         num_histories = len(action_mask)
         steps = num_histories * config.horizon

@@ -11,6 +11,11 @@ A store is a directory:
     action_mask.npy     bool    (N, A)   which action indices instance i offers
     regrets.npy         float32 (N, T)   per-step regret of the source algorithm, when known
     dones.npy           bool    (N, T)   step t ended an episode (terminated or truncated)
+    policy_actions.npy  int16   (N, T)   with policy_spread, the source's action distribution at
+    policy_spread.npy   float16 (N, T)   step t where it is known: weight 1 - spread on the action
+                                         policy_actions names, spread shared evenly by the
+                                         instance's actions (epsilon-greedy Q-learning: its
+                                         greedy action and epsilon)
 
 The directory is assembled under a temporary name and renamed into place only when complete,
 so an interrupted collection never leaves a store that loads; an overwrite exchanges the new
@@ -37,7 +42,7 @@ from headless_ad.files import remove_stale_temporaries, stale_temporaries, tempo
 
 FORMAT_VERSION = 1
 _REQUIRED = ("actions", "rewards", "action_mask")
-_ARRAYS = ("actions", "rewards", "observations", "action_mask", "regrets", "dones")
+_ARRAYS = ("actions", "rewards", "observations", "action_mask", "regrets", "dones", "policy_actions", "policy_spread")
 STORE_FILES = frozenset({"meta.json", *(f"{name}.npy" for name in _ARRAYS)})
 """The only files a store folder holds; a folder with anything else is not a store."""
 
@@ -56,6 +61,8 @@ class HistoryStore:
     observations: np.ndarray | None = None
     regrets: np.ndarray | None = None
     dones: np.ndarray | None = None
+    policy_actions: np.ndarray | None = None
+    policy_spread: np.ndarray | None = None
 
     @property
     def num_instances(self) -> int:
@@ -224,7 +231,9 @@ def load_store(path: Path) -> HistoryStore:
                 f"{' or '.join(f'{d}-d' for d in dims)} arrays of {_KIND_NAMES[kinds]} there"
             )
     num, horizon = arrays["actions"].shape
-    for name in ("rewards", "observations", "regrets", "dones"):
+    if ("policy_actions" in arrays) != ("policy_spread" in arrays):
+        raise HistoryStoreError(f"{path}: policy_actions and policy_spread come together; meta.json lists one")
+    for name in ("rewards", "observations", "regrets", "dones", "policy_actions", "policy_spread"):
         if name in arrays and arrays[name].shape[:2] != (num, horizon):
             raise HistoryStoreError(
                 f"{path / (name + '.npy')}: shape {arrays[name].shape} does not match actions {(num, horizon)}"
@@ -243,6 +252,8 @@ _LAYOUT = {
     "action_mask": ("b", (2,)),
     "regrets": ("f", (2,)),
     "dones": ("b", (2,)),
+    "policy_actions": ("iu", (2,)),
+    "policy_spread": ("f", (2,)),
 }
 _KIND_NAMES = {"iu": "integers", "f": "floats", "iuf": "integers or floats", "b": "booleans"}
 _CHECK_ROWS = 4_096
@@ -252,19 +263,28 @@ def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Every action taken is one its instance offers, rewards and regrets are finite, discrete
     observations are non-negative: a garbage store fails here, naming its file, rather than deep
     inside training. Reads the arrays in blocks of rows, so memory stays small."""
-    actions, mask = arrays["actions"], arrays["action_mask"]
-    for start in range(0, actions.shape[0], _CHECK_ROWS):
+    mask = arrays["action_mask"]
+    for start in range(0, mask.shape[0], _CHECK_ROWS):
         rows = slice(start, start + _CHECK_ROWS)
-        taken = np.asarray(actions[rows]).astype(np.int64)
         offered = np.asarray(mask[rows])
-        inside = (taken >= 0) & (taken < offered.shape[1])
-        allowed = inside & np.take_along_axis(offered, np.clip(taken, 0, offered.shape[1] - 1), axis=1)
-        if not allowed.all():
-            row, step = np.argwhere(~allowed)[0]
-            raise HistoryStoreError(
-                f"{path / 'actions.npy'}: history {start + row} takes action {taken[row, step]} at step {step}, "
-                f"which its action_mask does not offer"
-            )
+        for name in ("actions", "policy_actions"):
+            if name not in arrays:
+                continue
+            taken = np.asarray(arrays[name][rows]).astype(np.int64)
+            inside = (taken >= 0) & (taken < offered.shape[1])
+            allowed = inside & np.take_along_axis(offered, np.clip(taken, 0, offered.shape[1] - 1), axis=1)
+            if not allowed.all():
+                row, step = np.argwhere(~allowed)[0]
+                raise HistoryStoreError(
+                    f"{path / (name + '.npy')}: history {start + row} "
+                    f"{'takes' if name == 'actions' else 'names'} action {taken[row, step]} at step {step}, "
+                    "which its action_mask does not offer"
+                )
+        if "policy_spread" in arrays:
+            spread = np.asarray(arrays["policy_spread"][rows])
+            if not ((spread >= 0) & (spread <= 1)).all():
+                row = start + np.argwhere(~((spread >= 0) & (spread <= 1)))[0][0]
+                raise HistoryStoreError(f"{path / 'policy_spread.npy'}: values outside [0, 1] in history {row}")
         for name in ("rewards", "regrets", "observations"):
             if name not in arrays:
                 continue
@@ -285,8 +305,9 @@ class Batch:
     prev_dones: torch.Tensor | None  # (B, L) bool: the previous step ended an episode
     prev_actions: torch.Tensor  # (B, L) int64, -1 where there is no previous action
     prev_rewards: torch.Tensor  # (B, L) float32
-    targets: torch.Tensor  # (B, L) int64: the action the source algorithm took
+    targets: torch.Tensor  # (B, L) int64: the action the source took (policy targets: the mode)
     action_mask: torch.Tensor  # (B, A) bool
+    target_spread: torch.Tensor | None = None  # (B, L) float32: policy targets' uniform share
 
 
 class WindowSampler:
@@ -298,6 +319,9 @@ class WindowSampler:
     `episode_stride=k` (episodic tasks): a window holds every k-th episode of a history (those
     with index = r mod k, for a random r), so it shows k times the learning progress of a
     contiguous window; the kept episodes follow each other exactly as episodes of one history do.
+
+    `policy_targets`: the targets are the source's recorded action distribution (the mode action
+    and the uniform share, `target_spread`) rather than the action it took.
 
     `shard=(rank, world_size)`: every rank draws the
     same global batch of `batch_size` windows and keeps its contiguous block of rows
@@ -314,7 +338,15 @@ class WindowSampler:
         shard: tuple[int, int] = (0, 1),
         start_share: float = 0.0,
         episode_stride: int = 1,
+        policy_targets: bool = False,
     ) -> None:
+        if policy_targets and store.policy_actions is None:
+            raise ValueError(
+                f"--policy-targets: {store.path} does not record its source's action distribution "
+                "(sources that tell it, such as q_learning, record it; a store collected before they "
+                "did needs --collect.overwrite)"
+            )
+        self.policy_targets = policy_targets
         if not 0.0 <= start_share <= 1.0:
             raise ValueError(f"start_share must be in [0, 1], got {start_share}")
         if seq_len > store.horizon:
@@ -403,12 +435,18 @@ class WindowSampler:
             if store.dones is not None:
                 ended = np.asarray(store.dones[rows_2d, clipped]) & (steps >= 0)
             prev_dones = torch.from_numpy(ended[:, :-1]).to(self.device)
+        targets, target_spread = taken[:, 1:], None
+        if self.policy_targets:
+            targets = np.asarray(store.policy_actions[rows_2d, clipped[:, 1:]]).astype(np.int64)
+            spread = np.asarray(store.policy_spread[rows_2d, clipped[:, 1:]], dtype=np.float32)
+            target_spread = torch.from_numpy(spread).to(self.device)
         return Batch(
             observations=observations,
             prev_observations=prev_observations,
             prev_dones=prev_dones,
             prev_actions=torch.from_numpy(taken[:, :-1]).to(self.device),
             prev_rewards=torch.from_numpy(got[:, :-1]).to(self.device),
-            targets=torch.from_numpy(taken[:, 1:]).to(self.device),
+            targets=torch.from_numpy(targets).to(self.device),
             action_mask=torch.from_numpy(np.asarray(store.action_mask[rows])).to(self.device),
+            target_spread=target_spread,
         )

@@ -14,7 +14,13 @@ import numpy as np
 
 
 class Learner(Protocol):
-    """What the collector and the evaluator need from anything that acts and learns."""
+    """What the collector and the evaluator need from anything that acts and learns.
+
+    A learner whose action distribution is a known mixture may also set `last_policy` in `act`:
+    (mode (N,), spread (N,)), weight 1 - spread on the mode action and spread shared evenly by the
+    available actions. The collector records it (policy_actions, policy_spread), and training with
+    --policy-targets learns that distribution instead of the action sampled from it.
+    """
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         """One action per instance, given the current observations."""
@@ -144,6 +150,7 @@ class QLearning:
     truncations=...)`. With a SAME_STEP vector env, `next_observations` is `info["final_obs"]`
     (the cell reached before any reset), not the returned observation. Terminated transitions
     are not bootstrapped; truncated ones are, since the time limit is not part of the task.
+    `last_policy` is the epsilon-greedy distribution of the last `act`: (greedy actions, epsilon).
     """
 
     def __init__(
@@ -178,6 +185,7 @@ class QLearning:
         self.q_flat = self.q.reshape(-1)
         self.state_offset = np.arange(num_envs) * num_states
         self.episodes = np.zeros(num_envs, dtype=np.int64)
+        self.last_policy: tuple[np.ndarray, np.ndarray] | None = None
         # Darkroom suites give every instance the same number of actions: then nothing needs masking.
         self.all_available = bool(action_mask.all())
 
@@ -192,7 +200,9 @@ class QLearning:
     def act(self, observations: np.ndarray) -> np.ndarray:
         # Q starts U(0, 1) and moves by continuous updates, so greedy ties do not occur in practice.
         actions = self._masked(self.q_rows.take(self.state_offset + observations, axis=0)).argmax(axis=1)
-        explore = np.flatnonzero(self.rng.random(len(observations)) < self.epsilon)
+        epsilon = self.epsilon
+        self.last_policy = (actions.copy(), epsilon)
+        explore = np.flatnonzero(self.rng.random(len(observations)) < epsilon)
         if explore.size:  # uniform over the available actions, for the exploring instances only
             num_actions = self.action_mask.shape[1]
             if self.all_available:

@@ -19,6 +19,7 @@ def headless_loss(
     scoring: ActionScoring,
     kind: LossKind = "infonce",
     label_smoothing: float = 0.0,
+    target_spread: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and logits for output vectors (B, T, D) against target actions (B, T).
 
@@ -26,17 +27,22 @@ def headless_loss(
     positive: unavailable actions are masked out of the softmax. The MSE ablation regresses the
     output onto the target's embedding directly (the paper's weaker alternative): the loss is the
     mean squared Euclidean distance. `label_smoothing` moves that share of the target's
-    probability evenly onto the available actions (never onto unavailable ones).
+    probability evenly onto the available actions (never onto unavailable ones). `target_spread`
+    (B, T) does the same per step, before label smoothing: the target is then a distribution,
+    weight 1 - spread on the target action (policy targets: the source's epsilon-greedy policy).
     """
     logits = action_logits(outputs, embeddings, action_mask, scoring)
     if kind == "infonce":
         log_probs = torch.log_softmax(logits, dim=-1)
         nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        loss = nll.mean()
-        if label_smoothing > 0:
+        spread = torch.zeros_like(nll) if target_spread is None else target_spread.to(nll.dtype)
+        spread = 1 - (1 - spread) * (1 - label_smoothing)
+        if target_spread is None and label_smoothing == 0:
+            loss = nll.mean()
+        else:
             available = action_mask.unsqueeze(1).expand_as(log_probs)
             uniform = -torch.where(available, log_probs, 0.0).sum(-1) / available.sum(-1)
-            loss = (1 - label_smoothing) * loss + label_smoothing * uniform.mean()
+            loss = ((1 - spread) * nll + spread * uniform).mean()
     else:
         target_vectors = torch.gather(embeddings, 1, targets.unsqueeze(-1).expand(-1, -1, embeddings.shape[-1]))
         loss = (outputs - target_vectors).square().sum(-1).mean()

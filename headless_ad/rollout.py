@@ -18,16 +18,24 @@ class Rollout:
     observations: np.ndarray  # (N, T[, d]) observation on which each action was taken
     dones: np.ndarray  # (N, T) the step ended an episode (terminated or truncated)
     regrets: np.ndarray | None  # (N, T) when the env reports it
+    policy_actions: np.ndarray | None = None  # (N, T) the learner's distribution, when it tells it
+    policy_spread: np.ndarray | None = None  # (N, T) (learners.Learner: last_policy)
 
 
 def concatenate(parts: list[Rollout]) -> Rollout:
     """Join rollouts of disjoint instance ranges (same number of steps) along the instance axis."""
+
+    def joined(name: str) -> np.ndarray | None:
+        return None if getattr(parts[0], name) is None else np.concatenate([getattr(part, name) for part in parts])
+
     return Rollout(
         actions=np.concatenate([part.actions for part in parts]),
         rewards=np.concatenate([part.rewards for part in parts]),
         observations=np.concatenate([part.observations for part in parts]),
         dones=np.concatenate([part.dones for part in parts]),
-        regrets=None if parts[0].regrets is None else np.concatenate([part.regrets for part in parts]),
+        regrets=joined("regrets"),
+        policy_actions=joined("policy_actions"),
+        policy_spread=joined("policy_spread"),
     )
 
 
@@ -47,9 +55,13 @@ def run_learner(
     (a NEXT_STEP env spends one step on it; the bandit's single long episode never ends early).
     """
     observations, _ = env.reset(seed=seed)
-    actions, rewards, seen, dones, regrets = [], [], [], [], []
+    actions, rewards, seen, dones, regrets, modes, spreads = [], [], [], [], [], [], []
     for _ in range(num_steps):
         action = learner.act(observations)
+        policy = getattr(learner, "last_policy", None)
+        if policy is not None:
+            modes.append(policy[0].astype(np.int16))
+            spreads.append(policy[1].astype(np.float16))
         next_observations, reward, terminated, truncated, info = env.step(action)
         # With same-step autoreset the returned observation of a finished episode is already the
         # next episode's first; the learner must bootstrap from the one the episode ended in.
@@ -73,4 +85,6 @@ def run_learner(
         observations=np.stack(seen, axis=1),
         dones=np.stack(dones, axis=1),
         regrets=np.stack(regrets, axis=1).astype(np.float32) if regrets else None,
+        policy_actions=np.stack(modes, axis=1) if modes else None,
+        policy_spread=np.stack(spreads, axis=1) if spreads else None,
     )

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import tyro
 
 from headless_ad.action_embeddings import ActionScoring
@@ -27,7 +28,7 @@ from headless_ad.methods import check_indexed_training
 from headless_ad.model import ModelConfig
 from headless_ad.policy import TemperatureSchedule, check_schedule_fits
 from headless_ad.runs import check_run_name, flatten
-from headless_ad.tasks import get_task
+from headless_ad.tasks import Task, get_task
 from headless_ad.tasks.base import check_observation_size
 
 
@@ -51,6 +52,11 @@ class DataConfig:
     mixed_action_counts: tyro.conf.FlagCreatePairsOff[bool] = False
     """With --model.head indexed: allow histories with different action counts (AD trains per
     action set otherwise, and such a store fails at once)."""
+    policy_targets: tyro.conf.FlagCreatePairsOff[bool] = False
+    """Learn the source's action distribution where its histories record it (epsilon-greedy
+    Q-learning: the greedy action with weight 1 - epsilon, epsilon spread evenly over the available
+    actions) instead of the one action drawn from it: the same expected target, less noise. A
+    store that does not record it fails at once."""
 
 
 @dataclass
@@ -226,6 +232,10 @@ class TrainConfig:
                 "--scoring.similarity euclidean",
             ),
             (
+                optim.loss == "infonce" or not data.policy_targets,
+                "--policy-targets learns a distribution over the actions: --loss infonce",
+            ),
+            (
                 self.model.head == "headless" or optim.loss == "infonce",
                 "--model.head indexed is trained with cross-entropy: --loss infonce",
             ),
@@ -248,6 +258,8 @@ class TrainConfig:
         train_suite = task.train_suite(
             self.collect.num_instances, self.collect.horizon, self.collect.seed, self.collect.train_suite
         )
+        if data.policy_targets:
+            check_source_tells_its_policy(task, self.collect)
         if self.model.head == "indexed":
             counts = task.make_env(train_suite).action_mask.sum(axis=1)
             source = f"the training suite ({self.collect.train_suite or 'the task default'})"
@@ -259,6 +271,19 @@ class TrainConfig:
                 name, evaluation.eval_instances, evaluation.eval_horizon or self.collect.horizon, self.collect.seed
             )
             check_observation_size(task, suite, task.observation_size(train_suite), f"--eval-suites {name!r}")
+
+
+def check_source_tells_its_policy(task: Task, collect: CollectConfig) -> None:
+    """--policy-targets needs a source that sets `last_policy` (learners.Learner): asked of the
+    source on one instance, before anything is collected."""
+    source = collect.source or task.source_algorithm
+    suite = task.train_suite(1, collect.horizon, collect.seed, collect.train_suite)
+    env = task.make_env(suite)
+    if not hasattr(task.make_learner(source, env, suite, np.random.default_rng(0)), "last_policy"):
+        raise ValueError(
+            f"--policy-targets: the source {source} does not tell its action distribution "
+            "(sources that do, such as q_learning, record it with their histories)"
+        )
 
 
 SECTIONS: dict[str, type] = {

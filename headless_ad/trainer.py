@@ -317,8 +317,9 @@ def train_step(
             prev_dones=batch.prev_dones,
         )
     loss, logits = headless_loss(
-        outputs.float(), embeddings, batch.action_mask, batch.targets, scoring, optim.loss, optim.label_smoothing
-    )
+        outputs.float(), embeddings, batch.action_mask, batch.targets, scoring, optim.loss, optim.label_smoothing,
+        batch.target_spread,
+    )  # fmt: skip
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), optim.grad_clip)
@@ -367,7 +368,7 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
     sampler = WindowSampler(
         store, data.seq_len, optim.batch_size, seed=config.seed, device=device,
         shard=(world.rank, world.world_size), start_share=data.start_window_share,
-        episode_stride=data.episode_stride,
+        episode_stride=data.episode_stride, policy_targets=data.policy_targets,
     )  # fmt: skip
     model_config = model_config_for(config, task, store)
     scoring = scoring_for(model_config, config.scoring)

@@ -13,9 +13,12 @@ FLAT_CONFIG = Path(__file__).parent / "data" / "flat_config.json"
 --collect.num-instances 64 --run-name old-format-check --threads 1 --eval-instances 8`, written
 by the code before the sections."""
 
-ADDED_SINCE = {"eval_seed": 1}
+ADDED_SINCE = {"eval_seed": 1, "policy_targets": False}
 """Options added after the flat record was written, with the value its run had in effect (the
 in-training evaluation seed was the training seed + 1)."""
+FILLED_ON_READ = {"eval_seed": 1}
+"""Of those, what reading the record fills in (train_config.nested_config); the others stay
+absent, and their readers apply the default."""
 
 
 def flat_form(nested: dict[str, Any], drop: set[str] | dict[str, Any] = frozenset()) -> dict[str, Any]:

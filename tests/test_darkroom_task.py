@@ -88,6 +88,22 @@ def test_collector_records_each_rooms_own_action_subset(tmp_path) -> None:
     assert (taken < offered[:, None]).all()  # Q-learning never steps an action the room lacks
 
 
+def test_collector_records_q_learnings_epsilon_greedy_distribution(tmp_path) -> None:
+    """The recorded distribution predicts the action taken: it is the greedy one with
+    probability 1 - epsilon + epsilon / (actions offered), and epsilon decays from 1 to 0."""
+    config = CollectConfig(task="darkroom", num_instances=200, horizon=600, train_suite="min_actions=20", threads=1)
+    store = load_store(collect(replace(config, out=tmp_path / "store")))
+    spread, greedy = np.asarray(store.policy_spread, dtype=np.float64), np.asarray(store.policy_actions)
+    offered = store.action_mask.sum(axis=1)[:, None]
+    expected = (1 - spread) + spread / offered
+    matched = greedy == np.asarray(store.actions)
+    assert abs(matched.mean() - expected.mean()) < 0.01
+    assert (spread[:, 0] == 1).all() and (np.diff(spread, axis=1) <= 0).all() and (spread[:, -1] < 0.2).all()
+    assert (
+        load_store(collect(replace(config, task="bandit", train_suite="", out=tmp_path / "b"))).policy_actions is None
+    )
+
+
 def test_q_learning_through_the_shared_rollout_beats_random() -> None:
     task = get_task("darkroom")
     suite = DarkroomSuite(num_instances=100, horizon=2_000, seed=3)

@@ -73,6 +73,28 @@ def test_damaged_store_names_the_file_and_the_problem(tmp_path: Path, damage, me
         load_store(tmp_path / "store")
 
 
+@pytest.mark.parametrize(
+    ("array", "value", "message"),
+    [
+        ("policy_actions", 3, "policy_actions.npy: history 0 names action 3 at step 0, which its action_mask"),
+        ("policy_spread", 1.5, r"policy_spread.npy: values outside \[0, 1\] in history 0"),
+        ("policy_spread", np.nan, r"policy_spread.npy: values outside \[0, 1\] in history 0"),
+    ],
+)
+def test_a_recorded_policy_that_cannot_be_one_is_named(tmp_path: Path, array: str, value: float, message: str) -> None:
+    arrays = small_arrays()
+    arrays["policy_actions"] = arrays["actions"].copy()
+    arrays["policy_spread"] = np.zeros((6, 10), dtype=np.float16)
+    arrays[array][0, 0] = value
+    write_store(tmp_path / "store", {}, arrays)
+    with pytest.raises(HistoryStoreError, match=message):
+        load_store(tmp_path / "store")
+    del arrays["policy_spread"]
+    write_store(tmp_path / "store", {}, arrays, overwrite=True)
+    with pytest.raises(HistoryStoreError, match="policy_actions and policy_spread come together"):
+        load_store(tmp_path / "store")
+
+
 def test_windows_pair_each_step_with_the_previous_action_and_reward(tmp_path: Path) -> None:
     write_store(tmp_path / "store", {}, small_arrays())
     store = load_store(tmp_path / "store")
@@ -93,6 +115,27 @@ def test_windows_pair_each_step_with_the_previous_action_and_reward(tmp_path: Pa
             np.testing.assert_allclose(got, rewards[instance, last_prev_step - 3 : last_prev_step + 1])
             np.testing.assert_array_equal(prev, actions[instance, last_prev_step - 3 : last_prev_step + 1])
             np.testing.assert_array_equal(targets, actions[instance, last_prev_step - 2 : last_prev_step + 2])
+
+
+def test_policy_targets_are_the_recorded_distribution_at_each_window_step(tmp_path: Path) -> None:
+    arrays = small_arrays()
+    # Greedy action = (step + 1) % 3 and spread = step / 10: each says which step it belongs to.
+    steps = np.broadcast_to(np.arange(10), (6, 10))
+    arrays["actions"] = (steps % 3).astype(np.int16)
+    arrays["policy_actions"] = ((steps + 1) % 3).astype(np.int16)
+    arrays["policy_spread"] = (steps / 10).astype(np.float16)
+    write_store(tmp_path / "store", {}, arrays)
+    batch = WindowSampler(
+        load_store(tmp_path / "store"), seq_len=4, batch_size=32, seed=0, policy_targets=True
+    ).sample()
+    step = np.rint(batch.target_spread.numpy() * 10).astype(int)
+    assert (np.diff(step, axis=1) == 1).all()  # consecutive steps of the window
+    np.testing.assert_array_equal(batch.targets.numpy(), (step + 1) % 3)
+    taken = batch.prev_actions.numpy()[:, 1:]
+    np.testing.assert_array_equal(taken, (step[:, :-1] % 3))  # inputs stay the actions taken
+    write_store(tmp_path / "plain", {}, small_arrays())
+    with pytest.raises(ValueError, match=r"--policy-targets: .* does not record"):
+        WindowSampler(load_store(tmp_path / "plain"), seq_len=4, batch_size=2, seed=0, policy_targets=True)
 
 
 def test_windows_carry_the_previous_observation_and_episode_end(tmp_path: Path) -> None:

@@ -109,3 +109,20 @@ def test_log_actions_scale_multiplies_logits_by_log_of_the_available_count() -> 
     torch.testing.assert_close(scaled[0, :, :10], plain[0, :, :10] * math.log(10))
     torch.testing.assert_close(scaled[1], plain[1] * math.log(50))
     assert torch.isinf(scaled[0, :, 10:]).all()
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_policy_targets_are_cross_entropy_against_the_epsilon_greedy_distribution(label_smoothing: float) -> None:
+    generator = torch.Generator().manual_seed(3)
+    outputs, embeddings = torch.randn(2, 5, 8, generator=generator), torch.randn(2, 6, 8, generator=generator)
+    mask = torch.tensor([[True] * 6, [True, True, False, True, False, False]])
+    greedy = torch.tensor([[0, 1, 2, 3, 4], [0, 1, 3, 0, 1]])
+    spread = torch.rand(2, 5, generator=generator)
+    loss, logits = headless_loss(outputs, embeddings, mask, greedy, ActionScoring(), "infonce", label_smoothing, spread)
+    total = 1 - (1 - spread) * (1 - label_smoothing)  # label smoothing on top of the policy's own spread
+    uniform = mask[:, None, :].float() / mask.sum(-1)[:, None, None]
+    target = (1 - total)[..., None] * F.one_hot(greedy, 6) + total[..., None] * uniform
+    log_probs = torch.log_softmax(logits, -1).masked_fill(~mask[:, None, :], 0.0)
+    torch.testing.assert_close(loss, -(target * log_probs).sum(-1).mean())
+    no_spread, _ = headless_loss(outputs, embeddings, mask, greedy, ActionScoring(), "infonce", 0.0, spread * 0)
+    torch.testing.assert_close(no_spread, F.cross_entropy(logits.flatten(0, 1), greedy.flatten()))

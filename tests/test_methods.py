@@ -227,6 +227,16 @@ def test_ad_round_trip_reports_wider_suites_as_not_applicable(monkeypatch, capsy
     assert (saved / "results.json").read_text() == before
 
 
+def test_policy_targets_train_on_q_learnings_recorded_distribution(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    window = ["--collect.horizon", "200", "--seq-len", "40", "--episode-stride", "1"]
+    cli(monkeypatch, "train", "darkroom", "--run-name", "pt", *TINY, *window, "--policy-targets",
+        "--eval-suites", "train_goals/train", "--eval-horizon", "60")  # fmt: skip
+    saved = json.loads((tmp_path / "runs/pt/config.json").read_text())
+    assert saved["data"]["policy_targets"] is True
+    assert torch.load(tmp_path / "runs/pt/checkpoint.pt", weights_only=False)["step"] == 3
+
+
 def test_training_seeds_share_the_in_training_evaluation(monkeypatch, capsys, tmp_path: Path) -> None:
     """Runs of different training seeds evaluate on the same draws, so a report averages them."""
     monkeypatch.chdir(tmp_path)
@@ -244,6 +254,8 @@ def test_training_seeds_share_the_in_training_evaluation(monkeypatch, capsys, tm
         (["--model.head", "indexed"], "AD (--model.head indexed) trains per action set"),
         (["--loss", "mse"], "--loss mse regresses onto the target's embedding"),
         (["--permute-actions"], "--permute-actions and --mixed-action-counts are for --model.head indexed"),
+        (["--policy-targets", "--loss", "mse", "--scoring.similarity", "euclidean"], "--loss infonce"),
+        (["--policy-targets"], "--policy-targets: the source thompson does not tell its action distribution"),
         (["--model.head", "indexed", "--collect.train-suite", "arms=9", "--model.num-actions", "5"], "more than"),
     ],
 )
