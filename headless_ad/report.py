@@ -133,6 +133,8 @@ def group_runs(runs: list[Run]) -> list[Group]:
         key = json.dumps(flat, sort_keys=True, default=str)
         groups.setdefault(key, Group(run.method, key, flat)).runs.append(run)
     ordered = sorted(groups.values(), key=lambda g: (METHODS.index(g.method), g.key))
+    for group in ordered:  # the bootstrap resamples rows: the same runs in any order, the same report
+        group.runs.sort(key=lambda run: str(run.path))
     for group in ordered:
         siblings = [g for g in ordered if g.method == group.method]
         differing = sorted(k for k in group.flat if len({json.dumps(g.flat.get(k), default=str) for g in siblings}) > 1)
@@ -177,11 +179,19 @@ def interval(matrix: np.ndarray, seed: int, reps: int = BOOTSTRAP_REPS) -> tuple
     def mean(scores: np.ndarray) -> np.ndarray:
         return np.atleast_1d(np.nanmean(scores, axis=(0, 1)))
 
-    with warnings.catch_warnings():  # arch's notice about RandomState, which rliable passes on
-        warnings.simplefilter("ignore", FutureWarning)
-        points, intervals = rly.get_interval_estimates(
-            {"x": matrix}, mean, reps=reps, random_state=np.random.RandomState(seed)
-        )
+    # rliable's StratifiedBootstrap draws its resamples from numpy's global generator whatever
+    # random_state says: seed that generator for the call (and put it back), so a report is
+    # reproducible.
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():  # arch's notice about RandomState, which rliable passes on
+            warnings.simplefilter("ignore", FutureWarning)
+            points, intervals = rly.get_interval_estimates(
+                {"x": matrix}, mean, reps=reps, random_state=np.random.RandomState(seed)
+            )
+    finally:
+        np.random.set_state(saved)
     return points["x"], intervals["x"][0], intervals["x"][1]
 
 

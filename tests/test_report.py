@@ -94,6 +94,10 @@ def test_report_gives_known_means_cis_and_iqm(tmp_path: Path) -> None:
     assert f"{BOOTSTRAP_REPS} resamples" in report
     assert (out / "bars.png").stat().st_size > 0 and (out / "curves.png").stat().st_size > 0
     assert not (out / "extra_curves.png").exists() and "extra_curves.png" not in report
+    # The runs named in another order: the same bootstrap, the same intervals.
+    reordered = [runs / f"{method}-s{seed}" for seed in (2, 0, 1) for method in ("ad", "headless")]
+    again = write_report(ReportConfig(runs=tuple(reordered), out=tmp_path / "again"))
+    assert json.loads((again / "summary.json").read_text())["suites"] == summary["suites"]
 
 
 def test_extra_curves_are_aggregated_over_seeds_and_drawn(tmp_path: Path) -> None:
