@@ -35,11 +35,12 @@ def headless_loss(
     if kind == "infonce":
         log_probs = torch.log_softmax(logits, dim=-1)
         nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        spread = torch.zeros_like(nll) if target_spread is None else target_spread.to(nll.dtype)
-        spread = 1 - (1 - spread) * (1 - label_smoothing)
         if target_spread is None and label_smoothing == 0:
             loss = nll.mean()
         else:
+            spread = label_smoothing
+            if target_spread is not None:  # label smoothing on top of the policy's own spread
+                spread = 1 - (1 - target_spread.to(nll.dtype)) * (1 - label_smoothing)
             available = action_mask.unsqueeze(1).expand_as(log_probs)
             uniform = -torch.where(available, log_probs, 0.0).sum(-1) / available.sum(-1)
             loss = ((1 - spread) * nll + spread * uniform).mean()
