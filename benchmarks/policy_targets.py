@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import tyro
 
@@ -37,7 +38,7 @@ reported suites, which use the suites' own seeds."""
 
 @dataclass
 class Config:
-    family: str = "darkroom"
+    family: Literal["darkroom", "minigrid"] = "darkroom"
     """darkroom or minigrid: a family whose source (Q-learning) tells its distribution."""
     seed: int = 0
     """Training seed: the reproduction's run reproduce-<family>-cpu-headless-ad-s<seed>."""
