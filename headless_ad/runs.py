@@ -26,6 +26,7 @@ RESUMABLE = frozenset(
         "eval_instances",
         "eval_horizon",
         "eval_seed",
+        "eval_selection",
         "sample_temperature",
         "final_sample_temperature",
         "anneal_episodes",

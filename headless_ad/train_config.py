@@ -26,7 +26,7 @@ from headless_ad.hardware import resolve_device
 from headless_ad.losses import LossKind
 from headless_ad.methods import check_indexed_training
 from headless_ad.model import ModelConfig
-from headless_ad.policy import TemperatureSchedule, check_schedule_fits
+from headless_ad.policy import Selection, TemperatureSchedule, check_schedule_fits
 from headless_ad.runs import check_run_name, flatten
 from headless_ad.tasks import Task, get_task
 from headless_ad.tasks.base import check_observation_size
@@ -103,6 +103,9 @@ class EvaluationConfig:
     """Seed of the in-training evaluations' rollouts (reward draws, sampling), the same for every
     training seed so that runs' curves average over seeds; `evaluate` defaults to 1, so in-training
     numbers never repeat a final evaluation's draws."""
+    eval_selection: tuple[Selection, ...] = ("argmax", "sample")
+    """How the model picks its action in in-training evaluations: argmax, sample, or both (each is
+    a rollout of its own; where greedy play is known to loop, sample alone halves the cost)."""
     eval_horizon: int = 0
     """Steps per evaluation rollout; 0 = the histories' horizon. The model acts with a sliding
     context, so it can be evaluated for longer than the histories it learned from."""
@@ -211,6 +214,11 @@ class TrainConfig:
             (evaluation.eval_every >= 0, f"--eval-every must be >= 0, got {evaluation.eval_every}"),
             (evaluation.eval_instances >= 1, f"--eval-instances must be >= 1, got {evaluation.eval_instances}"),
             (evaluation.eval_horizon >= 0, f"--eval-horizon must be >= 0, got {evaluation.eval_horizon}"),
+            (
+                len(evaluation.eval_selection) >= 1
+                and len(set(evaluation.eval_selection)) == len(evaluation.eval_selection),
+                f"--eval-selection needs argmax, sample or both, once each; got {list(evaluation.eval_selection)}",
+            ),
             (0 <= self.model.dropout < 1, f"--model.dropout must be in [0, 1), got {self.model.dropout}"),
             (self.model.n_layers >= 1, f"--model.n-layers must be >= 1, got {self.model.n_layers}"),
             (

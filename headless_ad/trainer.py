@@ -49,8 +49,6 @@ from headless_ad.tasks import Task, get_task
 from headless_ad.train_config import TrainConfig, config_markdown, default_run_name, option_values, to_jsonable
 from headless_ad.training_state import TrainingState, missing_resume_state
 
-SELECTIONS = ("argmax", "sample")
-
 
 def train(config: TrainConfig) -> Path:
     """Train (or resume) a run; returns the checkpoint path."""
@@ -178,9 +176,10 @@ class InContextEvaluation:
         self.baselines = {name: run_baselines(task, suite, seed=self.seed) for name, suite in self.suites.items()}
 
     def run(self, model: HeadlessTransformer) -> list[SuiteResult]:
+        evaluation = self.config.evaluation
         return evaluate_in_context(
-            self.task, model, self.suites, self.baselines, SELECTIONS, self.scoring, self.seed,
-            self.config.evaluation.temperature_schedule,
+            self.task, model, self.suites, self.baselines, evaluation.eval_selection, self.scoring, self.seed,
+            evaluation.temperature_schedule,
         )  # fmt: skip
 
     def save(self, run_dir: Path, results: list[SuiteResult], step: int, wall_seconds: float) -> None:
@@ -188,15 +187,16 @@ class InContextEvaluation:
         config, schedule = self.config.evaluation, self.config.evaluation.temperature_schedule.describe()
         horizon = config.eval_horizon or self.config.collect.horizon
         name = evaluation_name(
-            step, config.eval_suites, self.seed, config.eval_instances, horizon, SELECTIONS, schedule, prefix="train-"
-        )
+            step, config.eval_suites, self.seed, config.eval_instances, horizon, config.eval_selection, schedule,
+            prefix="train-",
+        )  # fmt: skip
         description = {
             "checkpoint": str(run_dir / "checkpoint.pt"),
             "step": step,
             "train_config": to_jsonable(self.config),
             "evaluation": {
                 "suites": list(config.eval_suites), "seed": self.seed, "num_instances": config.eval_instances,
-                "horizon": horizon, "selection": list(SELECTIONS), "sample_temperature": schedule,
+                "horizon": horizon, "selection": list(config.eval_selection), "sample_temperature": schedule,
             },
             "wall_seconds": wall_seconds,
         }  # fmt: skip
@@ -264,10 +264,10 @@ class RunLog:
         self.last_time, self.last_step, self.data_seconds = time.perf_counter(), step, 0.0
 
     def evaluation(self, results: list[SuiteResult], step: int, seconds: float, train_seconds: float) -> None:
-        writer, task = self.writer, self.task
+        writer, task, selections = self.writer, self.task, self.config.evaluation.eval_selection
         writer.add_scalar("time/train_minutes", train_seconds / 60, step)
         for result in results:
-            for selection in SELECTIONS:
+            for selection in selections:
                 agent = f"model_{selection}"
                 writer.add_scalar(f"eval/{result.suite}/normalized_{selection}", result.normalized(agent), step)
                 for name, value in result.extra_metrics(agent).items():
@@ -281,7 +281,7 @@ class RunLog:
                 frames = early_and_late_frames(task, result.spec, result.rollouts["model_sample"], instance=0)
                 writer.add_images(f"eval/{result.suite}/episodes_sample", np.stack(frames), step, dataformats="NHWC")
         writer.add_scalar("perf/eval_seconds", seconds, step)
-        agents = [*task.baselines, *(f"model_{selection}" for selection in SELECTIONS)]
+        agents = [*task.baselines, *(f"model_{selection}" for selection in selections)]
         tqdm.write(f"step {step}: in-context evaluation\n{format_table(results, agents)}")
 
     def close(self) -> None:

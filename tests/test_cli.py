@@ -119,6 +119,7 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
         (["train", "darkroom", "--episode-stride", "0"], "--episode-stride must be >= 1"),
         (["train", "bandit", "--scoring.temperature", "0"], "--scoring.temperature must be > 0"),
         (["train", "bandit", "--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (["train", "bandit", "--eval-selection", "sample", "sample"], "--eval-selection needs argmax, sample or both"),
         (["train", "bandit", "--sample-temperature", "0"], "--sample-temperature must be > 0"),
         (["evaluate", "--checkpoint", "x.pt", "--sample-temperature", "-1"], "--sample-temperature must be > 0"),
         (
@@ -186,10 +187,13 @@ def test_darkroom_round_trip_with_sliding_context(monkeypatch: pytest.MonkeyPatc
     args = ["--collect.num-instances", "32", "--collect.horizon", "400", "--seq-len", "24",
             "--model.d-model", "16", "--model.n-layers", "1", "--model.n-heads", "2", "--batch-size", "4",
             "--total-steps", "4", "--warmup-steps", "1", "--eval-every", "0", "--eval-instances", "4",
-            "--eval-suites", "test_goals/test", "--threads", "1", "--eval-horizon", "150"]  # fmt: skip
+            "--eval-suites", "test_goals/test", "--threads", "1", "--eval-horizon", "150",
+            "--eval-selection", "sample"]  # fmt: skip
     cli(monkeypatch, "train", "darkroom", "--run-name", "dark", *args)
     out = capsys.readouterr().out
-    assert "| test_goals/test |" in out
+    assert "| model_sample | normalized sample |" in out and "argmax" not in out  # greedy play not rolled out
+    [final] = (in_tmp / "runs/dark/evaluations").iterdir()
+    assert "_sample_" in final.name and "argmax" not in final.name
     # The context slides, so the model acts for longer than its histories: by default as in training.
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/dark/checkpoint.pt", "--num-instances", "4",
         "--suites", "test_goals/test")  # fmt: skip
