@@ -25,7 +25,7 @@ from headless_ad.tasks.base import check_observation_size
 @dataclass
 class EvaluateConfig:
     checkpoint: Path
-    """A checkpoint.pt written by `train`."""
+    """A checkpoint.pt written by `train`, or the best.pt it keeps on a validation suite."""
     suites: tuple[str, ...] = ()
     """Suites to run; default: the task's paper suites. Bandits also take custom specs such as
     arms=50,means=uniform,instances=200,seed=7 (means: skewed, inverse, uniform; arms=4-20 for a range)."""
@@ -107,9 +107,12 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
     for name, suite in suites.items():
         check_observation_size(task, suite, checkpoint["model_config"]["observation_size"], f"--suites {name!r}")
+    # best.pt's evaluations are named apart from checkpoint.pt's, which may hold the same step.
+    stem = Path(config.checkpoint).stem
     name = evaluation_name(
-        checkpoint["step"], names, config.seed, config.num_instances, horizon, config.selection, temperature.describe()
-    )
+        checkpoint["step"], names, config.seed, config.num_instances, horizon, config.selection, temperature.describe(),
+        prefix="" if stem == "checkpoint" else f"{stem}-",
+    )  # fmt: skip
     results_dir = Path(config.checkpoint).parent / "evaluations" / name
     if (results_dir / RESULTS_FILE).exists() and not config.overwrite:
         raise FileExistsError(f"{results_dir} holds an evaluation with these settings; pass --overwrite to replace it")

@@ -30,7 +30,7 @@ from headless_ad.training_curves import QualityCurve, quality_curves
 IGNORED_KEYS = {
     "seed", "run_name", "resume", "threads", "device", "compile", "log_every", "checkpoint_every",
     "eval_every", "eval_suites", "eval_instances", "eval_horizon", "eval_seed", "eval_selection", "precision",
-    "collect.threads", "collect.overwrite", "collect.out", "collect.instances",
+    "keep_best", "collect.threads", "collect.overwrite", "collect.out", "collect.instances",
 }  # fmt: skip
 """Options (named as train_config.option_values names them) that do not make runs different
 methods (seeds, bookkeeping, hardware)."""

@@ -27,6 +27,7 @@ RESUMABLE = frozenset(
         "eval_horizon",
         "eval_seed",
         "eval_selection",
+        "keep_best",
         "sample_temperature",
         "final_sample_temperature",
         "anneal_episodes",

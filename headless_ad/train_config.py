@@ -106,6 +106,11 @@ class EvaluationConfig:
     eval_selection: tuple[Selection, ...] = ("argmax", "sample")
     """How the model picks its action in in-training evaluations: argmax, sample, or both (each is
     a rollout of its own; where greedy play is known to loop, sample alone halves the cost)."""
+    keep_best: str = ""
+    """One of --eval-suites: after each in-training evaluation, also save the run to best.pt when the
+    model's normalized score on this suite (sampled policy when evaluated, else greedy) beats every
+    earlier one. Pick a validation suite (a seed no reported suite uses), then evaluate best.pt like
+    checkpoint.pt. Empty: off."""
     eval_horizon: int = 0
     """Steps per evaluation rollout; 0 = the histories' horizon. The model acts with a sliding
     context, so it can be evaluated for longer than the histories it learned from."""
@@ -218,6 +223,11 @@ class TrainConfig:
                 len(evaluation.eval_selection) >= 1
                 and len(set(evaluation.eval_selection)) == len(evaluation.eval_selection),
                 f"--eval-selection needs argmax, sample or both, once each; got {list(evaluation.eval_selection)}",
+            ),
+            (
+                not evaluation.keep_best or evaluation.keep_best in evaluation.eval_suites,
+                f"--keep-best {evaluation.keep_best!r} is not one of --eval-suites "
+                f"({' '.join(evaluation.eval_suites) or 'none'})",
             ),
             (0 <= self.model.dropout < 1, f"--model.dropout must be in [0, 1), got {self.model.dropout}"),
             (self.model.n_layers >= 1, f"--model.n-layers must be >= 1, got {self.model.n_layers}"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -46,7 +47,14 @@ from headless_ad.progress import progress_bar
 from headless_ad.results import evaluation_name, save_evaluation
 from headless_ad.runs import RUNS, TrainingDiverged, check_run_directory, resume_changes
 from headless_ad.tasks import Task, get_task
-from headless_ad.train_config import TrainConfig, config_markdown, default_run_name, option_values, to_jsonable
+from headless_ad.train_config import (
+    EvaluationConfig,
+    TrainConfig,
+    config_markdown,
+    default_run_name,
+    option_values,
+    to_jsonable,
+)
 from headless_ad.training_state import TrainingState, missing_resume_state
 
 
@@ -141,9 +149,11 @@ class Checkpointer:
 
     def __init__(self, config: TrainConfig, model_config: ModelConfig, path: Path) -> None:
         self.config, self.model_config, self.path = config, model_config, path
+        self.best_path = path.with_name("best.pt")
         self.saved_step = 0
 
-    def save(self, state: TrainingState) -> None:
+    def save(self, state: TrainingState, path: Path | None = None) -> None:
+        """Write `state` to the run's checkpoint, or to `path` (best.pt)."""
         weights = {"model": state.model.state_dict(), "ema_model": state.ema.module.state_dict() if state.ema else {}}
         bad = [f"{key}.{name}" for key, part in weights.items() for name in non_finite_tensors(part)]
         if bad:  # a checkpoint that cannot act is never written over a good one
@@ -155,8 +165,20 @@ class Checkpointer:
             "config": to_jsonable(self.config),
             "model_config": dataclasses.asdict(self.model_config),
         }
-        atomic_torch_save({**header, **state.state_dict()}, self.path)
-        self.saved_step = state.step
+        atomic_torch_save({**header, **state.state_dict()}, path or self.path)
+        if path is None:
+            self.saved_step = state.step
+
+    def keep_if_best(self, state: TrainingState, results: list[SuiteResult]) -> None:
+        """--keep-best: save `state` to best.pt when `results` beat every earlier evaluation."""
+        record = new_best(results, self.config.evaluation, state.best, state.step)
+        if record is None:
+            return
+        state.best = record
+        self.save(state, self.best_path)
+        if self.saved_step == state.step:  # this step's checkpoint must know the new best, for a resume
+            self.save(state)
+        tqdm.write(f"step {state.step}: best on {record['suite']} so far ({record['score']:.3f}) -> {self.best_path}")
 
 
 class InContextEvaluation:
@@ -202,6 +224,17 @@ class InContextEvaluation:
         }  # fmt: skip
         # The same checkpoint step and settings give the same evaluation: a re-run may replace it.
         save_evaluation(run_dir / "evaluations" / name, self.task, results, description, overwrite=True)
+
+
+def new_best(results: list[SuiteResult], evaluation: EvaluationConfig, best: dict | None, step: int) -> dict | None:
+    """The record of best.pt if this evaluation beats `best` on --keep-best's suite, else None."""
+    agent = "model_sample" if "sample" in evaluation.eval_selection else "model_argmax"
+    (result,) = (result for result in results if result.suite == evaluation.keep_best)
+    score = float(result.normalized(agent))
+    same_measure = best is not None and (best["suite"], best["agent"]) == (evaluation.keep_best, agent)
+    if not math.isfinite(score) or (same_measure and score <= best["score"]):
+        return None
+    return {"suite": evaluation.keep_best, "agent": agent, "step": step, "score": score}
 
 
 class TrainingClock:
@@ -435,6 +468,8 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
                     log.evaluation(results, step, time.perf_counter() - start, state.train_seconds)
                     if step == total_steps:  # the end-of-run evaluation, per instance
                         evaluation.save(run_dir, results, step, time.perf_counter() - start)
+                    if config.evaluation.keep_best:
+                        checkpointer.keep_if_best(state, results)
                 log.restart_clock(step)
     finally:
         if log is not None:
@@ -445,6 +480,9 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             f"(tensorboard --logdir {run_dir})\n"
             f"evaluate it: python -m headless_ad evaluate --checkpoint {checkpoint_path}"
         )
+        if config.evaluation.keep_best and state.best is not None:
+            best = state.best
+            print(f"best on {best['suite']}: step {best['step']} ({best['score']:.3f}) in {checkpointer.best_path}")
     world.barrier()
     del trained  # DDP holds the process group; drop it before leaving the group
     world.close()

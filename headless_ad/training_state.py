@@ -40,6 +40,8 @@ class TrainingState:
     step: int = 0
     train_seconds: float = 0.0
     """Wall seconds spent training up to `step` (collection included, evaluation excluded), over resumes."""
+    best: dict[str, Any] | None = None
+    """With --keep-best: the suite, step and score of the weights in best.pt."""
 
     @classmethod
     def new(
@@ -83,6 +85,7 @@ class TrainingState:
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "step": self.step,
             "train_seconds": self.train_seconds,
+            "best": self.best,
         }
 
     def load_state_dict(self, checkpoint: dict[str, Any], path: Path) -> None:
@@ -111,6 +114,7 @@ class TrainingState:
             ) from None
         self.step = checkpoint["step"]
         self.train_seconds = float(checkpoint.get("train_seconds", 0.0))  # absent before it was recorded
+        self.best = checkpoint.get("best")
 
 
 def missing_resume_state(checkpoint: dict[str, Any]) -> list[str]:

@@ -102,6 +102,50 @@ def test_evaluation_acts_with_the_averaged_weights(monkeypatch: pytest.MonkeyPat
     assert any(not torch.equal(checkpoint["model"][name], value) for name, value in checkpoint["ema_model"].items())
 
 
+KEEP_BEST = ["--eval-every", "1", "--eval-selection", "sample", "--keep-best", "all_new"]
+
+
+def normalized_scores(run: Path, suite: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
+    return [(event.step, event.value) for event in events.Scalars(f"eval/{suite}/normalized_sample")]
+
+
+def test_keep_best_saves_the_evaluation_with_the_highest_score(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    cli(monkeypatch, "train", "bandit", "--run-name", "kept", *TINY, *KEEP_BEST)
+    scores = normalized_scores(Path("runs/kept"), "all_new")
+    assert [step for step, _ in scores] == [1, 2, 3, 4, 5, 6]
+    best_step, best_score = max(scores, key=lambda point: point[1])  # the first of equal maxima
+    best = torch.load("runs/kept/best.pt", weights_only=False)
+    assert best["step"] == best["best"]["step"] == best_step
+    assert best["best"]["suite"] == "all_new" and best["best"]["score"] == pytest.approx(best_score, abs=1e-6)
+    # best.pt is a checkpoint like any other; its evaluations are named apart from checkpoint.pt's.
+    cli(monkeypatch, "evaluate", "--checkpoint", "runs/kept/best.pt", "--num-instances", "4", "--suites", "num_10")
+    (evaluation,) = Path("runs/kept/evaluations").glob("best-*")
+    assert evaluation.name.startswith(f"best-step{best_step}_")
+    assert f"best on all_new: step {best_step}" in capsys.readouterr().out
+
+
+def test_keep_best_carries_over_a_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    cli(monkeypatch, "train", "bandit", "--run-name", "straight", *TINY, *KEEP_BEST)
+    real_save = train_module.atomic_torch_save
+
+    def save_then_interrupt(obj, path) -> None:
+        real_save(obj, path)
+        if path.name == "checkpoint.pt" and obj["step"] == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "atomic_torch_save", save_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *KEEP_BEST)
+    cli(monkeypatch, "train", "bandit", "--run-name", "split", *TINY, *KEEP_BEST, "--resume")
+    straight = torch.load("runs/straight/best.pt", weights_only=False)
+    split = torch.load("runs/split/best.pt", weights_only=False)
+    assert split["best"] == straight["best"]
+    for name, value in straight["model"].items():
+        torch.testing.assert_close(split["model"][name], value, msg=name)
+
+
 def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> None:
     cli(monkeypatch, "train", "bandit", *TINY, "--seed", "3")
     (run,) = (in_tmp / "runs").glob("bandit-s3-*")
@@ -121,6 +165,7 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
         (["train", "bandit", "--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
         (["train", "bandit", "--eval-selection", "sample", "sample"], "--eval-selection needs argmax, sample or both"),
         (["train", "bandit", "--sample-temperature", "0"], "--sample-temperature must be > 0"),
+        (["train", "bandit", "--keep-best", "num_30"], "--keep-best 'num_30' is not one of --eval-suites (all_new"),
         (["evaluate", "--checkpoint", "x.pt", "--sample-temperature", "-1"], "--sample-temperature must be > 0"),
         (
             ["train", "darkroom", "--anneal-episodes", "50", "--final-sample-temperature", "0"],
