@@ -1,4 +1,5 @@
-"""Training throughput of one model under each numeric mode: fp32, bf16 autocast, bf16 + torch.compile.
+"""Training throughput of one model under each numeric mode: fp32 and bf16 autocast, each with and
+without torch.compile.
 
     python benchmarks/train_throughput.py --device cuda             (the paper's bandit model)
     python benchmarks/train_throughput.py --device cpu --d-model 64 --n-layers 3 --batch-size 16
@@ -27,7 +28,12 @@ from headless_ad.histories import WindowSampler, load_store, write_store
 from headless_ad.losses import headless_loss
 from headless_ad.model import HeadlessTransformer, ModelConfig
 
-MODES = {"fp32": (torch.float32, False), "bf16": (torch.bfloat16, False), "bf16+compile": (torch.bfloat16, True)}
+MODES = {
+    "fp32": (torch.float32, False),
+    "fp32+compile": (torch.float32, True),
+    "bf16": (torch.bfloat16, False),
+    "bf16+compile": (torch.bfloat16, True),
+}
 
 
 def synchronized_seconds(fn: Callable[[], object], device: torch.device) -> float:
@@ -118,7 +124,10 @@ def main() -> None:
     parser.add_argument("--num-actions", type=int, default=20)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     config = ModelConfig(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads, max_steps=args.seq_len)
 
@@ -136,7 +145,8 @@ def main() -> None:
     tokens = args.batch_size * (args.seq_len + args.num_actions)
     print(
         f"`python benchmarks/train_throughput.py --device {args.device} --d-model {args.d_model} "
-        f"--n-layers {args.n_layers} --batch-size {args.batch_size} --seq-len {args.seq_len}` on {name}, "
+        f"--n-layers {args.n_layers} --batch-size {args.batch_size} --seq-len {args.seq_len} "
+        f"--num-actions {args.num_actions} --threads {args.threads}` on {name}, "
         f"torch {torch.__version__}: {tokens:,} tokens per step, {args.steps} timed steps per mode.\n"
     )
     print("| mode | tokens/s | ms/step | data loading | MFU (vs same-dtype matmul peak) | warm-up |")
