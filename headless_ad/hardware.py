@@ -38,3 +38,21 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
         return torch.float32
     # Without native bf16 instructions, CPU autocast to bf16 is slower than fp32.
     return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
+
+
+def check_compiler(device: torch.device) -> None:
+    """--compile on the CPU builds C++ kernels (inductor): without a compiler it would fail at the
+    first step, after the collection; fail before any work instead."""
+    if device.type != "cpu":
+        return
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # a torch without this helper: the compilation itself will say
+        return
+    try:
+        get_cpp_compiler()
+    except Exception as error:  # inductor raises its own InvalidCxxCompiler, among others
+        raise ValueError(
+            f"--compile on the CPU needs a C++ compiler for inductor's kernels (g++ or clang++, or set CXX); "
+            f"{error}. Install one, or train without --compile"
+        ) from None

@@ -22,7 +22,7 @@ import tyro
 
 from headless_ad.action_embeddings import ActionScoring
 from headless_ad.collect import CollectConfig
-from headless_ad.hardware import resolve_device
+from headless_ad.hardware import check_compiler, resolve_device
 from headless_ad.losses import LossKind
 from headless_ad.methods import check_indexed_training
 from headless_ad.model import ModelConfig
@@ -145,8 +145,9 @@ class RuntimeConfig:
     """Autocast dtype for training (weights and optimizer stay fp32). auto: bf16 on a GPU that
     supports it and on CPUs with native bf16 instructions (avx512_bf16 / amx_bf16), else fp32."""
     compile: bool = False
-    """torch.compile the training forward/backward (worth it on a GPU; on CPU the first steps
-    spend about half a minute compiling)."""
+    """torch.compile the training forward/backward: 2.2x on a GPU, 1.35-1.46x for the CPU presets'
+    model on one thread (docs/performance.md). On the CPU it needs a C++ compiler, and the first
+    steps spend about 45 s compiling."""
     log_every: int = 25
     """Optimizer steps between TensorBoard scalars and progress updates."""
     checkpoint_every: int = 500
@@ -268,7 +269,9 @@ class TrainConfig:
                 raise ValueError(message)
         if self.run_name:  # (empty: a new name per start)
             check_run_name(self.run_name)
-        resolve_device(runtime.device)
+        device = resolve_device(runtime.device)
+        if runtime.compile:
+            check_compiler(device)
         check_schedule_fits(evaluation.temperature_schedule, task)
         if evaluation.eval_pictures and not task.can_render:
             raise ValueError(f"--eval-pictures: task {task.name!r} cannot draw its instances")

@@ -195,6 +195,15 @@ def test_bad_input_fails_with_one_clear_line(monkeypatch, capsys, args: list[str
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_compile_without_a_cpp_compiler_fails_before_any_work(monkeypatch, capsys, in_tmp: Path) -> None:
+    import torch._inductor.config as inductor
+
+    with inductor.patch({"cpp.cxx": ("no-such-cxx-compiler",)}):
+        error = cli_error(monkeypatch, capsys, "train", "bandit", *TINY, "--device", "cpu", "--compile")
+    assert "--compile on the CPU needs a C++ compiler" in error and "without --compile" in error
+    assert not (in_tmp / "runs").exists()
+
+
 def test_unknown_preset_is_refused(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     assert "bandit-huge" in cli_error(monkeypatch, capsys, "train", "bandit-huge")
 
