@@ -18,7 +18,7 @@ from headless_ad.evaluation_summary import format_table, save_curves
 from headless_ad.files import atomic_write_text, check_writable_folder
 from headless_ad.policy import Selection, TemperatureSchedule, check_schedule_fits
 from headless_ad.progress import progress_bar
-from headless_ad.results import RESULTS_FILE, evaluation_name, save_evaluation
+from headless_ad.results import RESULTS_FILE, checkpoint_prefix, evaluation_name, save_evaluation
 from headless_ad.tasks.base import check_observation_size
 
 
@@ -107,11 +107,9 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     suites = {name: task.parse_suite(name, config.num_instances, horizon, train_seed) for name in names}
     for name, suite in suites.items():
         check_observation_size(task, suite, checkpoint["model_config"]["observation_size"], f"--suites {name!r}")
-    # best.pt's evaluations are named apart from checkpoint.pt's, which may hold the same step.
-    stem = Path(config.checkpoint).stem
     name = evaluation_name(
         checkpoint["step"], names, config.seed, config.num_instances, horizon, config.selection, temperature.describe(),
-        prefix="" if stem == "checkpoint" else f"{stem}-",
+        prefix=checkpoint_prefix(config.checkpoint),
     )  # fmt: skip
     results_dir = Path(config.checkpoint).parent / "evaluations" / name
     if (results_dir / RESULTS_FILE).exists() and not config.overwrite:

@@ -42,7 +42,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
 
 def check_compiler(device: torch.device) -> None:
     """--compile on the CPU builds C++ kernels (inductor): without a compiler it would fail at the
-    first step, after the collection; fail before any work instead."""
+    first step, after the collection, so a missing compiler fails before any work instead (other
+    build failures, such as missing Python headers, still surface at the first step)."""
     if device.type != "cpu":
         return
     try:
@@ -53,6 +54,6 @@ def check_compiler(device: torch.device) -> None:
         get_cpp_compiler()
     except Exception as error:  # inductor raises its own InvalidCxxCompiler, among others
         raise ValueError(
-            f"--compile on the CPU needs a C++ compiler for inductor's kernels (g++ or clang++, or set CXX); "
-            f"{error}. Install one, or train without --compile"
+            "--compile on the CPU needs a C++ compiler for inductor's kernels (g++ or clang++, or set CXX), "
+            f"and inductor found none ({str(error).strip()}); install one, or train without --compile"
         ) from None

@@ -62,7 +62,7 @@ class ReportConfig:
     Gaussian embeddings, MSE loss); default: all."""
     evaluations: str = "*"
     """Glob over evaluation folder names (runs/<name>/evaluations/<folder>) to use, for runs
-    evaluated more than once on a suite."""
+    evaluated more than once on a suite (`best.pt-*`: the evaluations of --keep-best's best.pt)."""
     seed: int = 0
     """Seeds the bootstrap."""
     threshold: float = 0.8
@@ -154,11 +154,20 @@ def _describe(key: str, value: Any) -> str:
 
 
 def check_comparable(runs: list[Run]) -> None:
-    """One family, and each suite the same instances and evaluation seed in every run."""
+    """One family, one checkpoint file (checkpoint.pt or best.pt), and each suite the same
+    instances and evaluation seed in every run."""
     tasks = {run.config.get("task") for run in runs}
     if len(tasks) > 1:
         examples = ", ".join(f"{run.config.get('task')} ({run.path})" for run in runs[:: max(1, len(runs) // 4)])
         raise ValueError(f"a report covers one family, got runs of {len(tasks)}: {examples}")
+    files = {
+        Path(item["document"].get("checkpoint", "checkpoint.pt")).name for run in runs for item in run.suites.values()
+    }
+    if len(files) > 1:
+        raise ValueError(
+            f"the evaluations mix checkpoints ({', '.join(sorted(files))}); choose one with --evaluations GLOB "
+            "(evaluations of best.pt are named best.pt-step...)"
+        )
     seen: dict[str, tuple[str, Path]] = {}
     for run in runs:
         for suite, item in run.suites.items():

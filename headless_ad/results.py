@@ -43,6 +43,12 @@ def _slug(text: str, limit: int = 80) -> str:
     return slug
 
 
+def checkpoint_prefix(checkpoint: Path) -> str:
+    """Evaluation folders of checkpoint.pt have no prefix; those of any other file (best.pt) are
+    named apart by its file name, whatever step they share with checkpoint.pt's."""
+    return "" if Path(checkpoint).name == "checkpoint.pt" else f"{_slug(Path(checkpoint).name)}-"
+
+
 def evaluation_name(
     step: int,
     suites: tuple[str, ...] | list[str],

@@ -230,6 +230,10 @@ class TrainConfig:
                 f"--keep-best {evaluation.keep_best!r} is not one of --eval-suites "
                 f"({' '.join(evaluation.eval_suites) or 'none'})",
             ),
+            (
+                not evaluation.keep_best or evaluation.eval_every > 0,
+                "--keep-best needs --eval-every > 0 (evaluated only at the end, best.pt would be the last checkpoint)",
+            ),
             (0 <= self.model.dropout < 1, f"--model.dropout must be in [0, 1), got {self.model.dropout}"),
             (self.model.n_layers >= 1, f"--model.n-layers must be >= 1, got {self.model.n_layers}"),
             (

@@ -145,20 +145,25 @@ def non_finite_values(loss: torch.Tensor, grad_norm: torch.Tensor) -> str:
 
 
 class Checkpointer:
-    """Writes the run's one checkpoint dict atomically, and never one whose weights are not finite."""
+    """Writes the run's checkpoint dict atomically (and, with --keep-best, best.pt, the same dict
+    at the best evaluation so far), and never one whose weights are not finite."""
 
     def __init__(self, config: TrainConfig, model_config: ModelConfig, path: Path) -> None:
         self.config, self.model_config, self.path = config, model_config, path
         self.best_path = path.with_name("best.pt")
         self.saved_step = 0
 
-    def save(self, state: TrainingState, path: Path | None = None) -> None:
-        """Write `state` to the run's checkpoint, or to `path` (best.pt)."""
+    def check_finite(self, state: TrainingState) -> None:
+        """Stop the run if its weights hold NaN or infinity: they can neither act nor be saved."""
         weights = {"model": state.model.state_dict(), "ema_model": state.ema.module.state_dict() if state.ema else {}}
         bad = [f"{key}.{name}" for key, part in weights.items() for name in non_finite_tensors(part)]
-        if bad:  # a checkpoint that cannot act is never written over a good one
+        if bad:
             what = f"non-finite weights ({bad[0]})"
             raise TrainingDiverged(divergence_message(state.step, what, self.config, self.path, self.saved_step))
+
+    def save(self, state: TrainingState, path: Path | None = None) -> None:
+        """Write `state` to the run's checkpoint, or to `path` (best.pt)."""
+        self.check_finite(state)  # a checkpoint that cannot act is never written over a good one
         header = {
             "version": CHECKPOINT_VERSION,
             "task": self.config.task,
@@ -171,14 +176,28 @@ class Checkpointer:
 
     def keep_if_best(self, state: TrainingState, results: list[SuiteResult]) -> None:
         """--keep-best: save `state` to best.pt when `results` beat every earlier evaluation."""
-        record = new_best(results, self.config.evaluation, state.best, state.step)
+        previous = state.best
+        record = new_best(results, self.config.evaluation, previous, state.step)
         if record is None:
             return
+        if previous is not None and previous["measure"] != record["measure"]:
+            tqdm.write(
+                f"--keep-best: the evaluation settings changed since step {previous['step']}; best.pt is chosen "
+                f"again among the evaluations from step {state.step} on"
+            )
         state.best = record
         self.save(state, self.best_path)
-        if self.saved_step == state.step:  # this step's checkpoint must know the new best, for a resume
-            self.save(state)
-        tqdm.write(f"step {state.step}: best on {record['suite']} so far ({record['score']:.3f}) -> {self.best_path}")
+        tqdm.write(f"step {state.step}: best on {self.config.evaluation.keep_best} so far ({record['score']:.3f})")
+
+    def adopt_later_best(self, state: TrainingState) -> None:
+        """On resume: best.pt may record a best evaluated after the checkpoint was written (the run
+        stopped in between). Keep its record, so that a replay that scores otherwise (another
+        device, say) cannot replace it with a lower score."""
+        if not self.best_path.is_file():
+            return
+        record = load_checkpoint(self.best_path, expected_task=self.config.task).get("best")
+        if record is not None and record["step"] > state.step:
+            state.best = record
 
 
 class InContextEvaluation:
@@ -226,15 +245,29 @@ class InContextEvaluation:
         save_evaluation(run_dir / "evaluations" / name, self.task, results, description, overwrite=True)
 
 
-def new_best(results: list[SuiteResult], evaluation: EvaluationConfig, best: dict | None, step: int) -> dict | None:
+def best_measure(evaluation: EvaluationConfig) -> dict[str, Any]:
+    """What a --keep-best score measures; scores of different measures are never compared (the
+    evaluation options may change on --resume)."""
+    return {
+        "suite": evaluation.keep_best,
+        "agent": "model_sample" if "sample" in evaluation.eval_selection else "model_argmax",
+        "instances": evaluation.eval_instances,
+        "seed": evaluation.eval_seed,
+        "horizon": evaluation.eval_horizon,
+        "temperature": evaluation.temperature_schedule.describe(),
+    }
+
+
+def new_best(
+    results: list[SuiteResult], evaluation: EvaluationConfig, best: dict[str, Any] | None, step: int
+) -> dict[str, Any] | None:
     """The record of best.pt if this evaluation beats `best` on --keep-best's suite, else None."""
-    agent = "model_sample" if "sample" in evaluation.eval_selection else "model_argmax"
-    (result,) = (result for result in results if result.suite == evaluation.keep_best)
-    score = float(result.normalized(agent))
-    same_measure = best is not None and (best["suite"], best["agent"]) == (evaluation.keep_best, agent)
-    if not math.isfinite(score) or (same_measure and score <= best["score"]):
+    measure = best_measure(evaluation)
+    (result,) = (result for result in results if result.suite == measure["suite"])
+    score = float(result.normalized(measure["agent"]))
+    if not math.isfinite(score) or (best is not None and best["measure"] == measure and score <= best["score"]):
         return None
-    return {"suite": evaluation.keep_best, "agent": agent, "step": step, "score": score}
+    return {"measure": measure, "step": step, "score": score}
 
 
 class TrainingClock:
@@ -421,6 +454,8 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             print(f"resuming {checkpoint_path} at step {state.step}")
     checkpointer = Checkpointer(config, model_config, checkpoint_path)
     checkpointer.saved_step = state.step
+    if state.step and config.evaluation.keep_best:
+        checkpointer.adopt_later_best(state)
     resumed_seconds = state.train_seconds
 
     log = evaluation = None
@@ -457,11 +492,12 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             if step % runtime.log_every == 0 or step == total_steps:
                 log.training(step, loss, logits, batch, grad_norm, state.scheduler.get_last_lr()[0])
             state.train_seconds = clock.seconds(before=resumed_seconds)
-            if step % runtime.checkpoint_every == 0 or step == total_steps:
-                checkpointer.save(state)
+            # Evaluation first: a run stopped during it resumes from the checkpoint before and
+            # evaluates this step again, and this step's checkpoint records any new best.
             if evaluation.suites and (
                 (config.evaluation.eval_every and step % config.evaluation.eval_every == 0) or step == total_steps
             ):
+                checkpointer.check_finite(state)
                 with clock.paused():
                     start = time.perf_counter()
                     results = evaluation.run(state.acting_model)
@@ -471,6 +507,8 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
                     if config.evaluation.keep_best:
                         checkpointer.keep_if_best(state, results)
                 log.restart_clock(step)
+            if step % runtime.checkpoint_every == 0 or step == total_steps:
+                checkpointer.save(state)
     finally:
         if log is not None:
             log.close()
@@ -480,9 +518,13 @@ def run_training(config: TrainConfig, run_dir: Path, checkpoint_path: Path) -> P
             f"(tensorboard --logdir {run_dir})\n"
             f"evaluate it: python -m headless_ad evaluate --checkpoint {checkpoint_path}"
         )
-        if config.evaluation.keep_best and state.best is not None:
-            best = state.best
-            print(f"best on {best['suite']}: step {best['step']} ({best['score']:.3f}) in {checkpointer.best_path}")
+        if config.evaluation.keep_best:
+            best, suite = state.best, config.evaluation.keep_best
+            print(
+                f"best on {suite}: step {best['step']} ({best['score']:.3f}) in {checkpointer.best_path}"
+                if best is not None
+                else f"--keep-best: no evaluation on {suite} gave a finite score, so no best.pt was written"
+            )
     world.barrier()
     del trained  # DDP holds the process group; drop it before leaving the group
     world.close()

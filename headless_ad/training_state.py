@@ -41,7 +41,8 @@ class TrainingState:
     train_seconds: float = 0.0
     """Wall seconds spent training up to `step` (collection included, evaluation excluded), over resumes."""
     best: dict[str, Any] | None = None
-    """With --keep-best: the suite, step and score of the weights in best.pt."""
+    """With --keep-best: what was measured (suite, agent, evaluation settings), the step and the
+    score of the weights in best.pt."""
 
     @classmethod
     def new(

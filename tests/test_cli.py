@@ -117,11 +117,14 @@ def test_keep_best_saves_the_evaluation_with_the_highest_score(monkeypatch: pyte
     best_step, best_score = max(scores, key=lambda point: point[1])  # the first of equal maxima
     best = torch.load("runs/kept/best.pt", weights_only=False)
     assert best["step"] == best["best"]["step"] == best_step
-    assert best["best"]["suite"] == "all_new" and best["best"]["score"] == pytest.approx(best_score, abs=1e-6)
+    assert best["best"]["measure"]["suite"] == "all_new"
+    assert best["best"]["score"] == pytest.approx(best_score, abs=1e-6)
+    # The last checkpoint, written after its step's evaluation, knows the best (for a resume).
+    assert torch.load("runs/kept/checkpoint.pt", weights_only=False)["best"] == best["best"]
     # best.pt is a checkpoint like any other; its evaluations are named apart from checkpoint.pt's.
     cli(monkeypatch, "evaluate", "--checkpoint", "runs/kept/best.pt", "--num-instances", "4", "--suites", "num_10")
-    (evaluation,) = Path("runs/kept/evaluations").glob("best-*")
-    assert evaluation.name.startswith(f"best-step{best_step}_")
+    (evaluation,) = Path("runs/kept/evaluations").glob("best.pt-*")
+    assert evaluation.name.startswith(f"best.pt-step{best_step}_")
     assert f"best on all_new: step {best_step}" in capsys.readouterr().out
 
 
@@ -166,6 +169,7 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
         (["train", "bandit", "--eval-selection", "sample", "sample"], "--eval-selection needs argmax, sample or both"),
         (["train", "bandit", "--sample-temperature", "0"], "--sample-temperature must be > 0"),
         (["train", "bandit", "--keep-best", "num_30"], "--keep-best 'num_30' is not one of --eval-suites (all_new"),
+        (["train", "bandit", "--keep-best", "all_new", "--eval-every", "0"], "--keep-best needs --eval-every > 0"),
         (["evaluate", "--checkpoint", "x.pt", "--sample-temperature", "-1"], "--sample-temperature must be > 0"),
         (
             ["train", "darkroom", "--anneal-episodes", "50", "--final-sample-temperature", "0"],

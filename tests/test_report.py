@@ -145,6 +145,7 @@ def test_runs_differing_in_config_are_separate_groups(tmp_path: Path) -> None:
         ("plain", ["--methods", "Headless-ADD"], "unknown method 'Headless-ADD' in --methods"),
         ("suites", [], "suite num_10 was evaluated on other instances or seeds"),
         ("empty", [], "no finished evaluation"),
+        ("checkpoints", [], "the evaluations mix checkpoints (best.pt, checkpoint.pt); choose one with --evaluations"),
     ],
 )
 def test_bad_report_input_fails_in_one_line(tmp_path, monkeypatch, capsys, setup, args, message) -> None:
@@ -158,6 +159,11 @@ def test_bad_report_input_fails_in_one_line(tmp_path, monkeypatch, capsys, setup
         document = json.loads(results.read_text())
         document["suites"]["num_10"]["spec"] = {"arms": 10, "seed": 5}
         results.write_text(json.dumps(document))
+    if setup == "checkpoints":  # one seed's checkpoint.pt and another's best.pt
+        for name, file in (("a", "checkpoint.pt"), ("b", "best.pt")):
+            run = runs / name if name == "a" else make_run(runs, name, np.arange(4.0), seed=1)
+            results = run / "evaluations/step10_seed1/results.json"
+            results.write_text(json.dumps({**json.loads(results.read_text()), "checkpoint": str(run / file)}))
     if setup == "empty":
         (runs / "c").mkdir()
         (runs / "c/config.json").write_text(json.dumps({"task": "bandit", "model": {}}))
