@@ -145,9 +145,9 @@ class RuntimeConfig:
     """Autocast dtype for training (weights and optimizer stay fp32). auto: bf16 on a GPU that
     supports it and on CPUs with native bf16 instructions (avx512_bf16 / amx_bf16), else fp32."""
     compile: bool = False
-    """torch.compile the training forward/backward: 2.2x on a GPU, 1.35-1.46x for the CPU presets'
-    model on one thread (docs/performance.md). On the CPU it needs a C++ compiler, and the first
-    steps spend about 45 s compiling."""
+    """torch.compile the training forward/backward: 2.2x on a GPU, 1.29-1.38x for the CPU presets
+    on 2 cores (docs/performance.md). On the CPU it needs a C++ compiler, and the first steps
+    spend 10-45 s compiling."""
     log_every: int = 25
     """Optimizer steps between TensorBoard scalars and progress updates."""
     checkpoint_every: int = 500
