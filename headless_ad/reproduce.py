@@ -139,7 +139,7 @@ def episodic_macro_action_plan(preset: str, held_out: str) -> FamilyPlan:
                 {"seq_len": 40, "batch_size": 4, "episode_stride": 1, "anneal_episodes": 5},
             ),
             # A third of the Darkroom preset's 6,000 steps, a ninth of the MiniGrid preset's 18,000:
-            # 27 runs fit in about 2.5 hours on 2 cores.
+            # MiniGrid's 27 runs took 108 minutes on 2 cores (docs/results/minigrid.md).
             "cpu": Scaled(2_000, 2_000, 4_000, 50, 4_000, 0.35, 120.0),
         },
     )
