@@ -174,10 +174,5 @@ def load_agent(
     model = model_from_checkpoint(loaded, resolve_device(device))
     config = nested_config(loaded["config"])
     if sample_temperature is None:
-        trained = config["evaluation"]
-        sample_temperature = TemperatureSchedule(
-            trained.get("sample_temperature", 1.0),
-            trained.get("final_sample_temperature"),
-            trained.get("anneal_episodes", 0),
-        )
+        sample_temperature = TemperatureSchedule.from_options(config["evaluation"])
     return InContextAgent(model, ActionScoring(**config["scoring"]), selection, sample_temperature, seed)

@@ -7,7 +7,6 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -39,9 +38,13 @@ class EvaluateConfig:
     """`sample` draws from softmax(logits / sample_temperature); default: the checkpoint's
     training config (`--sample-temperature` of `train`)."""
     final_sample_temperature: float | None = None
-    """With `anneal_episodes`: the temperature reached after that many episodes; default: the checkpoint's."""
+    """With `anneal_episodes` or `anneal_steps`: the temperature reached after that many episodes or
+    steps; default: the checkpoint's."""
     anneal_episodes: int | None = None
     """Anneal the temperature over each instance's first episodes (0: constant); default: the checkpoint's."""
+    anneal_steps: int | None = None
+    """Anneal it over each instance's first steps instead (0: constant); default: the checkpoint's.
+    Give 0 to the other one to switch from a checkpoint's annealing over episodes to steps, or back."""
     seed: int = 1
     """Seeds env noise and every agent's randomness (the same for all agents)."""
     device: str = "auto"
@@ -68,8 +71,9 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         raise ValueError(f"--sample-temperature must be > 0, got {config.sample_temperature}")
     if config.final_sample_temperature is not None and config.final_sample_temperature <= 0:
         raise ValueError(f"--final-sample-temperature must be > 0, got {config.final_sample_temperature}")
-    if config.anneal_episodes is not None and config.anneal_episodes < 0:
-        raise ValueError(f"--anneal-episodes must be >= 0, got {config.anneal_episodes}")
+    for flag, length in (("--anneal-episodes", config.anneal_episodes), ("--anneal-steps", config.anneal_steps)):
+        if length is not None and length < 0:
+            raise ValueError(f"{flag} must be >= 0, got {length}")
     for flag, value in (
         ("--sample-temperature", config.sample_temperature),
         ("--final-sample-temperature", config.final_sample_temperature),
@@ -88,16 +92,10 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     train_config = nested_config(checkpoint["config"])
     trained_evaluation = train_config["evaluation"]
 
-    def given_or_trained(name: str, default: Any) -> Any:
-        value = getattr(config, name)
-        return value if value is not None else trained_evaluation.get(name, default)
-
+    schedule_options = ("sample_temperature", "final_sample_temperature", "anneal_episodes", "anneal_steps")
+    given = {name: getattr(config, name) for name in schedule_options if getattr(config, name) is not None}
     try:
-        temperature = TemperatureSchedule(
-            given_or_trained("sample_temperature", 1.0),
-            given_or_trained("final_sample_temperature", None),
-            given_or_trained("anneal_episodes", 0),
-        )
+        temperature = TemperatureSchedule.from_options({**trained_evaluation, **given})
         check_schedule_fits(temperature, task)
     except ValueError as error:
         raise CheckpointError(f"{config.checkpoint}: {error}") from None

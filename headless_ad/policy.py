@@ -5,8 +5,9 @@ sliding window, with a sampling temperature that may anneal per instance."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -28,37 +29,59 @@ Selection = Literal["sample", "argmax"]
 @dataclass(frozen=True)
 class TemperatureSchedule:
     """The sampled policy's temperature per instance: `start`, annealed linearly to `end` over
-    the instance's first `episodes` episodes (0: `start` throughout).
+    the instance's first `episodes` episodes or its first `steps` steps (neither: `start`
+    throughout).
 
     Why anneal: a source like epsilon-greedy Q-learning explores by its episode count, and a
     sliding window cannot tell the model how long it has acted, so a distilled policy keeps its
     source's early exploration wherever its context still looks early (see
-    docs/experiments/darkroom.md). Counting episodes needs episode ends, so tasks with one long episode keep `start`.
+    docs/experiments/darkroom.md). A task with one long episode (a bandit) counts steps instead:
+    its source commits as its history grows, while the distilled policy stays flatter.
     """
 
     start: float = 1.0
     end: float | None = None
     episodes: int = 0
+    steps: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and self.start > 0):
             raise ValueError(f"--sample-temperature must be > 0, got {self.start}")
-        if self.episodes < 0:
-            raise ValueError(f"--anneal-episodes must be >= 0, got {self.episodes}")
-        if self.episodes and (self.end is None or not (math.isfinite(self.end) and self.end > 0)):
-            raise ValueError(f"--anneal-episodes needs a --final-sample-temperature > 0, got {self.end}")
+        for flag, length in (("--anneal-episodes", self.episodes), ("--anneal-steps", self.steps)):
+            if length < 0:
+                raise ValueError(f"{flag} must be >= 0, got {length}")
+            if length and (self.end is None or not (math.isfinite(self.end) and self.end > 0)):
+                raise ValueError(f"{flag} needs a --final-sample-temperature > 0, got {self.end}")
+        if self.episodes and self.steps:
+            raise ValueError("--anneal-episodes and --anneal-steps exclude each other: anneal over one")
 
-    def at(self, episodes_done: torch.Tensor) -> torch.Tensor | float:
-        """(N, 1) temperatures for instances that have finished `episodes_done` (N,) episodes."""
-        if not self.episodes or self.end is None:
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TemperatureSchedule:
+        """From evaluation options named as `train`'s (a checkpoint's saved evaluation config)."""
+        return cls(
+            options.get("sample_temperature", 1.0),
+            options.get("final_sample_temperature"),
+            options.get("anneal_episodes", 0),
+            options.get("anneal_steps", 0),
+        )
+
+    def at(self, episodes_done: torch.Tensor, steps_done: int = 0) -> torch.Tensor | float:
+        """(N, 1) temperatures for instances that have finished `episodes_done` (N,) episodes and
+        `steps_done` steps (the same for all)."""
+        if self.end is None or not (self.episodes or self.steps):
             return self.start
-        progress = (episodes_done.float() / self.episodes).clamp(max=1.0)
+        if self.steps:
+            progress = torch.full_like(episodes_done, min(steps_done / self.steps, 1.0), dtype=torch.float)
+        else:
+            progress = (episodes_done.float() / self.episodes).clamp(max=1.0)
         return (self.start + (self.end - self.start) * progress)[:, None]
 
     def describe(self) -> str:
-        if not self.episodes:
-            return f"{self.start:g}"
-        return f"{self.start:g} -> {self.end:g} over {self.episodes} episodes"
+        if self.episodes:
+            return f"{self.start:g} -> {self.end:g} over {self.episodes} episodes"
+        if self.steps:
+            return f"{self.start:g} -> {self.end:g} over {self.steps} steps"
+        return f"{self.start:g}"
 
 
 class ModelAgent:
@@ -136,7 +159,7 @@ class ModelAgent:
             )
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
-        temperature = self.temperature.at(self.episodes_done)
+        temperature = self.temperature.at(self.episodes_done, len(self.observations) - 1)
         actions = select_actions(logits[:, 0], self.selection, self.generator, temperature)
         return actions.cpu().numpy()
 

@@ -49,6 +49,13 @@ def checkpoint_prefix(checkpoint: Path) -> str:
     return "" if Path(checkpoint).name == "checkpoint.pt" else f"{_slug(Path(checkpoint).name)}-"
 
 
+def temperature_slug(temperature: str) -> str:
+    """`0.8 -> 0.3 over 200 episodes` as `0.8to0.3over200ep` (`steps`: `st`)."""
+    for long, short in ((" -> ", "to"), (" over ", "over"), (" episodes", "ep"), (" steps", "st")):
+        temperature = temperature.replace(long, short)
+    return temperature
+
+
 def evaluation_name(
     step: int,
     suites: tuple[str, ...] | list[str],
@@ -66,7 +73,7 @@ def evaluation_name(
         f"n{num_instances}",
         f"h{horizon}",
         "+".join(selection),
-        "t" + _slug(temperature.replace(" -> ", "to").replace(" over ", "over").replace(" episodes", "ep")),
+        "t" + _slug(temperature_slug(temperature)),
         _slug("+".join(suites)),
     ]
     return "_".join(parts)

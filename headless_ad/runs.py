@@ -31,6 +31,7 @@ RESUMABLE = frozenset(
         "sample_temperature",
         "final_sample_temperature",
         "anneal_episodes",
+        "anneal_steps",
         "collect.threads",
     }
 )

@@ -119,18 +119,24 @@ class EvaluationConfig:
     --scoring.temperature, which also scales the scores in training); saved
     with the checkpoint as `evaluate`'s default."""
     final_sample_temperature: float | None = None
-    """With `anneal_episodes`: the sampling temperature each instance reaches after that many episodes."""
+    """With `anneal_episodes` or `anneal_steps`: the sampling temperature each instance reaches after
+    that many episodes or steps."""
     anneal_episodes: int = 0
     """Anneal the sampling temperature linearly over each evaluation instance's first episodes
     (episodic tasks only; 0: constant). Saved with the checkpoint as `evaluate`'s default."""
+    anneal_steps: int = 0
+    """Anneal it instead over each instance's first steps (any task, bandits too; 0: constant).
+    Saved with the checkpoint as `evaluate`'s default."""
     eval_pictures: bool = False
     """Tasks that can draw their instances (darkroom, minigrid): pictures of the model's first and last
     episodes on each evaluation suite's first instance, in TensorBoard (eval/<suite>/episodes_sample)."""
 
     @property
     def temperature_schedule(self) -> TemperatureSchedule:
-        """Evaluation's sampling temperature (constructing it checks the three fields)."""
-        return TemperatureSchedule(self.sample_temperature, self.final_sample_temperature, self.anneal_episodes)
+        """Evaluation's sampling temperature (constructing it checks the four fields)."""
+        return TemperatureSchedule(
+            self.sample_temperature, self.final_sample_temperature, self.anneal_episodes, self.anneal_steps
+        )
 
 
 @dataclass

@@ -13,7 +13,13 @@ FLAT_CONFIG = Path(__file__).parent / "data" / "flat_config.json"
 --collect.num-instances 64 --run-name old-format-check --threads 1 --eval-instances 8`, written
 by the code before the sections."""
 
-ADDED_SINCE = {"eval_seed": 1, "policy_targets": False, "eval_selection": ["argmax", "sample"], "keep_best": ""}
+ADDED_SINCE = {
+    "eval_seed": 1,
+    "policy_targets": False,
+    "eval_selection": ["argmax", "sample"],
+    "keep_best": "",
+    "anneal_steps": 0,
+}
 """Options added after the flat record was written, with the value its run had in effect (the
 in-training evaluation seed was the training seed + 1)."""
 FILLED_ON_READ = {"eval_seed": 1}

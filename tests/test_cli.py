@@ -180,6 +180,12 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
             "a bandit history is one long episode",
         ),
         (["evaluate", "--checkpoint", "x.pt", "--anneal-episodes", "-1"], "--anneal-episodes must be >= 0"),
+        (["evaluate", "--checkpoint", "x.pt", "--anneal-steps", "-1"], "--anneal-steps must be >= 0"),
+        (["train", "bandit", "--anneal-steps", "300"], "--anneal-steps needs a --final-sample-temperature > 0"),
+        (
+            ["train", "darkroom", "--anneal-steps", "300", "--final-sample-temperature", "0.3"],
+            "--anneal-episodes and --anneal-steps exclude each other",
+        ),
         (["train", "bandit", "--collect.task", "pong", "--task", "pong"], "unknown task 'pong'"),
         (["train", "bandit", "--eval-suites", "arms=1"], "at least 2 arms"),
         (["collect", "--task", "pong"], "unknown task 'pong'"),

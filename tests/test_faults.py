@@ -409,6 +409,15 @@ def test_resume_applies_and_records_safe_changes(monkeypatch, capsys, runs) -> N
     assert "already at step 6 of 6: nothing to train" in capsys.readouterr().out
 
 
+def test_evaluate_anneals_a_bandit_over_its_steps(monkeypatch, capsys, runs) -> None:
+    base = ["evaluate", "--checkpoint", "runs/tiny/checkpoint.pt", "--num-instances", "2", "--suites", "num_10"]
+    cli(monkeypatch, *base, "--selection", "sample", "--anneal-steps", "20", "--final-sample-temperature", "0.3")
+    assert "40 steps, seed 1, sample temperature 0.8 -> 0.3 over 20 steps" in capsys.readouterr().out
+    assert list((runs / "tiny/evaluations").glob("*_t0.8to0.3over20st_*"))
+    err = cli_error(monkeypatch, capsys, *base, "--anneal-episodes", "5", "--final-sample-temperature", "0.3")
+    assert "a bandit history is one long episode" in err
+
+
 def test_a_run_saved_with_a_flat_config_evaluates_and_resumes(monkeypatch, capsys, runs) -> None:
     """Runs written before the options had sections hold a flat config (config.json and checkpoint)."""
     checkpoint = torch.load(runs / "tiny/checkpoint.pt", weights_only=False)

@@ -240,3 +240,22 @@ def test_temperature_anneals_per_instance_with_the_episodes_it_has_finished() ->
     assert TemperatureSchedule(0.7).at(torch.tensor([0, 100])) == 0.7
     with pytest.raises(ValueError, match="needs a --final-sample-temperature"):
         TemperatureSchedule(0.7, None, episodes=10)
+
+
+def test_temperature_anneals_with_the_steps_taken_for_one_long_episode() -> None:
+    schedule = TemperatureSchedule(1.0, 0.2, steps=4)
+    agent = ModelAgent(
+        make_model("discrete"), np.ones((2, 4), dtype=bool), "sample", ActionScoring(), 0, sample_temperature=schedule
+    )
+    seen = []
+    for _ in range(6):
+        actions = agent.act(np.zeros(2, dtype=np.int64))
+        seen.append(agent.temperature.at(agent.episodes_done, len(agent.observations) - 1))
+        agent.update(np.zeros(2), actions, np.zeros(2))
+    # Steps taken before each action: 0..5; linear from 1.0 at 0 to 0.2 at 4, then flat. No episode ends.
+    expected = [1.0, 0.8, 0.6, 0.4, 0.2, 0.2]
+    for temperature, value in zip(seen, expected, strict=True):
+        torch.testing.assert_close(temperature, torch.full((2, 1), value))
+    assert schedule.describe() == "1 -> 0.2 over 4 steps"
+    with pytest.raises(ValueError, match="exclude each other"):
+        TemperatureSchedule(1.0, 0.2, episodes=4, steps=4)
