@@ -131,6 +131,8 @@ class ModelAgent:
         self.prev_rewards: list[torch.Tensor] = [torch.zeros(num_envs, device=self.device)]
         self.prev_dones: list[torch.Tensor] = [torch.zeros(num_envs, dtype=torch.bool, device=self.device)]
         self.episodes_done = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        # Counted, not read from the histories: an agent acting without end drops its old steps.
+        self.steps_done = 0
         self.transitions = model.prev_observation_in is not None
 
     @torch.inference_mode()
@@ -159,7 +161,7 @@ class ModelAgent:
             )
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
-        temperature = self.temperature.at(self.episodes_done, len(self.observations) - 1)
+        temperature = self.temperature.at(self.episodes_done, self.steps_done)
         actions = select_actions(logits[:, 0], self.selection, self.generator, temperature)
         return actions.cpu().numpy()
 
@@ -197,6 +199,7 @@ class ModelAgent:
                 ended |= np.asarray(flags, dtype=bool)
         self.prev_dones.append(torch.as_tensor(ended, device=self.device))
         self.episodes_done += self.prev_dones[-1]
+        self.steps_done += 1
 
 
 def check_schedule_fits(schedule: TemperatureSchedule, task: Task) -> None:

@@ -86,9 +86,12 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             model=replace(CPU.model, reward_gated_action=True),
             total_steps=7_000,
             eval_every=3_500,
-            # Chosen on validation bandits (seeds 77-79, not the reported suites): 0.8 beat 1.0,
-            # 0.65 and 0.5; the distilled policy is flatter than Thompson Sampling's late on.
-            sample_temperature=0.8,
+            # The distilled policy is flatter than Thompson Sampling's late on, so the temperature
+            # falls from 1 to 0.2 over the 300 steps. Chosen on validation bandits (seeds 77-79, not
+            # the reported suites) among 11 schedules, constant 0.8 included (docs/design.md).
+            sample_temperature=1.0,
+            final_sample_temperature=0.2,
+            anneal_steps=300,
         ),
     ),
     "bandit-paper": (

@@ -250,7 +250,7 @@ def test_temperature_anneals_with_the_steps_taken_for_one_long_episode() -> None
     seen = []
     for _ in range(6):
         actions = agent.act(np.zeros(2, dtype=np.int64))
-        seen.append(agent.temperature.at(agent.episodes_done, len(agent.observations) - 1))
+        seen.append(agent.temperature.at(agent.episodes_done, agent.steps_done))
         agent.update(np.zeros(2), actions, np.zeros(2))
     # Steps taken before each action: 0..5; linear from 1.0 at 0 to 0.2 at 4, then flat. No episode ends.
     expected = [1.0, 0.8, 0.6, 0.4, 0.2, 0.2]
