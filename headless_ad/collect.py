@@ -144,6 +144,8 @@ def collect(config: CollectConfig) -> Path:
         if rollout.policy_actions is not None:
             arrays["policy_actions"] = rollout.policy_actions.astype(np.int16)
             arrays["policy_spread"] = rollout.policy_spread
+        if rollout.policy_probabilities is not None:
+            arrays["policy_probabilities"] = rollout.policy_probabilities
         write_store(path, meta, arrays, overwrite=config.overwrite)
         num_histories = len(action_mask)
         steps = num_histories * config.horizon
@@ -236,9 +238,8 @@ def _merge(parts: list[Path], out: Path, overwrite: bool) -> Path:
     arrays = {}
     for name in names:
         pieces = [np.asarray(getattr(store, name)) for store in stores]
-        if name == "action_mask" and len(widths) > 1:  # a part may not reach the widest action set
-            width = max(widths)
-            pieces = [np.pad(piece, ((0, 0), (0, width - piece.shape[1]))) for piece in pieces]
+        if name in ("action_mask", "policy_probabilities"):  # a part may not reach the widest action set
+            pieces = [pad_actions(piece, max(widths)) for piece in pieces]
         arrays[name] = np.concatenate(pieces)
     meta = {key: first.get(key) for key in ("task", "source", "suite", "seed", "collector_version")}
     if "task_spec" in first:
@@ -278,5 +279,12 @@ def run_source(
         chunks = list(pool.map(run_chunk, range(len(starts)), starts))
     # Chunks may differ in width (their widest action list): pad the masks to the widest.
     width = max(mask.shape[1] for _, mask in chunks)
-    masks = [np.pad(mask, ((0, 0), (0, width - mask.shape[1]))) for _, mask in chunks]
-    return concatenate([rollout for rollout, _ in chunks]), np.concatenate(masks)
+    for rollout, _ in chunks:
+        if rollout.policy_probabilities is not None:
+            rollout.policy_probabilities = pad_actions(rollout.policy_probabilities, width)
+    return concatenate([rollout for rollout, _ in chunks]), np.concatenate([pad_actions(m, width) for _, m in chunks])
+
+
+def pad_actions(array: np.ndarray, width: int) -> np.ndarray:
+    """Zeros (not offered, probability 0) appended along the last axis, the actions, up to `width`."""
+    return np.pad(array, [(0, 0)] * (array.ndim - 1) + [(0, width - array.shape[-1])])

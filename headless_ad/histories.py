@@ -16,6 +16,9 @@ A store is a directory:
                                          policy_actions names, spread shared evenly by the
                                          instance's actions (epsilon-greedy Q-learning: its
                                          greedy action and epsilon)
+    policy_probabilities.npy  float16 (N, T, A)  or the whole distribution: the probability of
+                                         each action at step t, 0 where the instance does not
+                                         offer it (Thompson Sampling, estimated by sampling)
 
 The directory is assembled under a temporary name and renamed into place only when complete,
 so an interrupted collection never leaves a store that loads; an overwrite exchanges the new
@@ -42,7 +45,10 @@ from headless_ad.files import remove_stale_temporaries, stale_temporaries, tempo
 
 FORMAT_VERSION = 1
 _REQUIRED = ("actions", "rewards", "action_mask")
-_ARRAYS = ("actions", "rewards", "observations", "action_mask", "regrets", "dones", "policy_actions", "policy_spread")
+_ARRAYS = (
+    "actions", "rewards", "observations", "action_mask", "regrets", "dones",
+    "policy_actions", "policy_spread", "policy_probabilities",
+)  # fmt: skip
 STORE_FILES = frozenset({"meta.json", *(f"{name}.npy" for name in _ARRAYS)})
 """The only files a store folder holds; a folder with anything else is not a store."""
 
@@ -63,6 +69,12 @@ class HistoryStore:
     dones: np.ndarray | None = None
     policy_actions: np.ndarray | None = None
     policy_spread: np.ndarray | None = None
+    policy_probabilities: np.ndarray | None = None
+
+    @property
+    def records_policy(self) -> bool:
+        """Whether the store holds its source's action distribution (for --policy-targets)."""
+        return self.policy_actions is not None or self.policy_probabilities is not None
 
     @property
     def num_instances(self) -> int:
@@ -233,7 +245,7 @@ def load_store(path: Path) -> HistoryStore:
     num, horizon = arrays["actions"].shape
     if ("policy_actions" in arrays) != ("policy_spread" in arrays):
         raise HistoryStoreError(f"{path}: policy_actions and policy_spread come together; meta.json lists one")
-    for name in ("rewards", "observations", "regrets", "dones", "policy_actions", "policy_spread"):
+    for name in set(_ARRAYS) - {"actions", "action_mask"}:  # every per-step array
         if name in arrays and arrays[name].shape[:2] != (num, horizon):
             raise HistoryStoreError(
                 f"{path / (name + '.npy')}: shape {arrays[name].shape} does not match actions {(num, horizon)}"
@@ -241,6 +253,11 @@ def load_store(path: Path) -> HistoryStore:
     mask = arrays["action_mask"]
     if mask.shape[0] != num:
         raise HistoryStoreError(f"{path / 'action_mask.npy'}: {mask.shape[0]} rows for {num} histories")
+    if "policy_probabilities" in arrays and arrays["policy_probabilities"].shape[2] != mask.shape[1]:
+        raise HistoryStoreError(
+            f"{path / 'policy_probabilities.npy'}: {arrays['policy_probabilities'].shape[2]} actions per step, "
+            f"action_mask has {mask.shape[1]}"
+        )
     _check_values(path, arrays)
     return HistoryStore(path=path, meta=meta, **arrays)
 
@@ -254,6 +271,7 @@ _LAYOUT = {
     "dones": ("b", (2,)),
     "policy_actions": ("iu", (2,)),
     "policy_spread": ("f", (2,)),
+    "policy_probabilities": ("f", (3,)),
 }
 _KIND_NAMES = {"iu": "integers", "f": "floats", "iuf": "integers or floats", "b": "booleans"}
 _CHECK_ROWS = 4_096
@@ -285,6 +303,15 @@ def _check_values(path: Path, arrays: dict[str, np.ndarray]) -> None:
             if not ((spread >= 0) & (spread <= 1)).all():
                 row = start + np.argwhere(~((spread >= 0) & (spread <= 1)))[0][0]
                 raise HistoryStoreError(f"{path / 'policy_spread.npy'}: values outside [0, 1] in history {row}")
+        if "policy_probabilities" in arrays:
+            probabilities = np.asarray(arrays["policy_probabilities"][rows], dtype=np.float32)
+            valid = (probabilities >= 0) & (probabilities <= 1) & (offered[:, None, :] | (probabilities == 0))
+            if not valid.all():
+                row = start + np.argwhere(~valid)[0][0]
+                raise HistoryStoreError(
+                    f"{path / 'policy_probabilities.npy'}: values outside [0, 1], or on actions the "
+                    f"action_mask does not offer, in history {row}"
+                )
         for name in ("rewards", "regrets", "observations"):
             if name not in arrays:
                 continue
@@ -308,6 +335,7 @@ class Batch:
     targets: torch.Tensor  # (B, L) int64: the action the source took (policy targets: the mode)
     action_mask: torch.Tensor  # (B, A) bool
     target_spread: torch.Tensor | None = None  # (B, L) float32: policy targets' uniform share
+    target_probabilities: torch.Tensor | None = None  # (B, L, A) float32: policy targets as a distribution
 
 
 class WindowSampler:
@@ -321,7 +349,8 @@ class WindowSampler:
     contiguous window; the kept episodes follow each other exactly as episodes of one history do.
 
     `policy_targets`: the targets are the source's recorded action distribution (the mode action
-    and the uniform share, `target_spread`) rather than the action it took.
+    and the uniform share, `target_spread`, or every action's probability, `target_probabilities`)
+    rather than the action it took.
 
     `shard=(rank, world_size)`: every rank draws the
     same global batch of `batch_size` windows and keeps its contiguous block of rows
@@ -340,11 +369,11 @@ class WindowSampler:
         episode_stride: int = 1,
         policy_targets: bool = False,
     ) -> None:
-        if policy_targets and store.policy_actions is None:
+        if policy_targets and not store.records_policy:
             raise ValueError(
                 f"--policy-targets: {store.path} does not record its source's action distribution "
-                "(sources that tell it, such as q_learning, record it; a store collected before they "
-                "did needs --collect.overwrite)"
+                "(sources that tell it, such as q_learning and thompson_policy, record it; a store "
+                "collected before they did needs --collect.overwrite)"
             )
         self.policy_targets = policy_targets
         if not 0.0 <= start_share <= 1.0:
@@ -435,8 +464,11 @@ class WindowSampler:
             if store.dones is not None:
                 ended = np.asarray(store.dones[rows_2d, clipped]) & (steps >= 0)
             prev_dones = torch.from_numpy(ended[:, :-1]).to(self.device)
-        targets, target_spread = taken[:, 1:], None
-        if self.policy_targets:
+        targets, target_spread, target_probabilities = taken[:, 1:], None, None
+        if self.policy_targets and store.policy_probabilities is not None:
+            probabilities = np.asarray(store.policy_probabilities[rows_2d, clipped[:, 1:]], dtype=np.float32)
+            target_probabilities = torch.from_numpy(probabilities).to(self.device)
+        elif self.policy_targets:
             targets = np.asarray(store.policy_actions[rows_2d, clipped[:, 1:]]).astype(np.int64)
             spread = np.asarray(store.policy_spread[rows_2d, clipped[:, 1:]], dtype=np.float32)
             target_spread = torch.from_numpy(spread).to(self.device)
@@ -449,4 +481,5 @@ class WindowSampler:
             targets=torch.from_numpy(targets).to(self.device),
             action_mask=torch.from_numpy(np.asarray(store.action_mask[rows])).to(self.device),
             target_spread=target_spread,
+            target_probabilities=target_probabilities,
         )

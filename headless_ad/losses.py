@@ -20,6 +20,7 @@ def headless_loss(
     kind: LossKind = "infonce",
     label_smoothing: float = 0.0,
     target_spread: torch.Tensor | None = None,
+    target_probabilities: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and logits for output vectors (B, T, D) against target actions (B, T).
 
@@ -30,10 +31,14 @@ def headless_loss(
     probability evenly onto the available actions (never onto unavailable ones). `target_spread`
     (B, T) does the same per step, before label smoothing: the target is then a distribution,
     weight 1 - spread on the target action (policy targets: the source's epsilon-greedy policy).
+    `target_probabilities` (B, T, A) replaces the targets by a whole distribution (policy targets:
+    Thompson Sampling's arm probabilities), renormalised over the available actions.
     """
     logits = action_logits(outputs, embeddings, action_mask, scoring)
     if kind == "infonce":
         log_probs = torch.log_softmax(logits, dim=-1)
+        if target_probabilities is not None:
+            return _distribution_cross_entropy(log_probs, action_mask, target_probabilities, label_smoothing), logits
         nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         if target_spread is None and label_smoothing == 0:
             loss = nll.mean()
@@ -48,3 +53,17 @@ def headless_loss(
         target_vectors = torch.gather(embeddings, 1, targets.unsqueeze(-1).expand(-1, -1, embeddings.shape[-1]))
         loss = (outputs - target_vectors).square().sum(-1).mean()
     return loss, logits
+
+
+def _distribution_cross_entropy(
+    log_probs: torch.Tensor, action_mask: torch.Tensor, target: torch.Tensor, label_smoothing: float
+) -> torch.Tensor:
+    """Mean cross-entropy of (B, T, A) log-probabilities against target distributions over the
+    available actions (unavailable ones, at -inf, carry no target weight)."""
+    available = action_mask.unsqueeze(1).expand_as(log_probs)
+    target = torch.where(available, target.to(log_probs.dtype), 0.0)
+    target = target / target.sum(-1, keepdim=True).clamp_min(torch.finfo(target.dtype).tiny)
+    if label_smoothing:
+        uniform = available / available.sum(-1, keepdim=True)
+        target = (1 - label_smoothing) * target + label_smoothing * uniform
+    return -(target * torch.where(available, log_probs, 0.0)).sum(-1).mean()

@@ -20,6 +20,7 @@ class Rollout:
     regrets: np.ndarray | None  # (N, T) when the env reports it
     policy_actions: np.ndarray | None = None  # (N, T) the learner's distribution, when it tells it
     policy_spread: np.ndarray | None = None  # (N, T) (learners.Learner: last_policy)
+    policy_probabilities: np.ndarray | None = None  # (N, T, A) (learners.Learner: last_probabilities)
 
 
 def concatenate(parts: list[Rollout]) -> Rollout:
@@ -36,6 +37,7 @@ def concatenate(parts: list[Rollout]) -> Rollout:
         regrets=joined("regrets"),
         policy_actions=joined("policy_actions"),
         policy_spread=joined("policy_spread"),
+        policy_probabilities=joined("policy_probabilities"),
     )
 
 
@@ -55,13 +57,15 @@ def run_learner(
     (a NEXT_STEP env spends one step on it; the bandit's single long episode never ends early).
     """
     observations, _ = env.reset(seed=seed)
-    actions, rewards, seen, dones, regrets, modes, spreads = [], [], [], [], [], [], []
+    actions, rewards, seen, dones, regrets, modes, spreads, probabilities = [], [], [], [], [], [], [], []
     for _ in range(num_steps):
         action = learner.act(observations)
         policy = getattr(learner, "last_policy", None)
         if policy is not None:
             modes.append(policy[0].astype(np.int16))
             spreads.append(policy[1].astype(np.float16))
+        if (action_probabilities := getattr(learner, "last_probabilities", None)) is not None:
+            probabilities.append(action_probabilities.astype(np.float16))
         next_observations, reward, terminated, truncated, info = env.step(action)
         # With same-step autoreset the returned observation of a finished episode is already the
         # next episode's first; the learner must bootstrap from the one the episode ended in.
@@ -87,4 +91,5 @@ def run_learner(
         regrets=np.stack(regrets, axis=1).astype(np.float32) if regrets else None,
         policy_actions=np.stack(modes, axis=1) if modes else None,
         policy_spread=np.stack(spreads, axis=1) if spreads else None,
+        policy_probabilities=np.stack(probabilities, axis=1) if probabilities else None,
     )

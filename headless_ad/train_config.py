@@ -305,15 +305,18 @@ class TrainConfig:
 
 
 def check_source_tells_its_policy(task: Task, collect: CollectConfig) -> None:
-    """--policy-targets needs a source that sets `last_policy` (learners.Learner): asked of the
-    source on one instance, before anything is collected."""
+    """--policy-targets needs a source that tells its action distribution when it acts
+    (`last_policy` or `last_probabilities`, learners.Learner): asked of the source's first action
+    on one instance, before anything is collected."""
     source = collect.source or task.source_algorithm
     suite = task.train_suite(1, collect.horizon, collect.seed, collect.train_suite)
     env = task.make_env(suite)
-    if not hasattr(task.make_learner(source, env, suite, np.random.default_rng(0)), "last_policy"):
+    learner = task.make_learner(source, env, suite, np.random.default_rng(0))
+    learner.act(env.reset(seed=0)[0])
+    if getattr(learner, "last_policy", None) is None and getattr(learner, "last_probabilities", None) is None:
         raise ValueError(
             f"--policy-targets: the source {source} does not tell its action distribution "
-            "(sources that do, such as q_learning, record it with their histories)"
+            "(sources that do, such as q_learning and thompson_policy, record it with their histories)"
         )
 
 

@@ -384,7 +384,7 @@ def train_step(
         )
     loss, logits = headless_loss(
         outputs.float(), embeddings, batch.action_mask, batch.targets, scoring, optim.loss, optim.label_smoothing,
-        batch.target_spread,
+        batch.target_spread, batch.target_probabilities,
     )  # fmt: skip
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -95,6 +95,50 @@ def test_a_recorded_policy_that_cannot_be_one_is_named(tmp_path: Path, array: st
         load_store(tmp_path / "store")
 
 
+@pytest.mark.parametrize(
+    ("cell", "value", "message"),
+    [
+        ((0, 0, 1), 1.5, r"policy_probabilities.npy: values outside \[0, 1\], or on actions"),
+        ((0, 0, 1), np.nan, r"policy_probabilities.npy: values outside \[0, 1\], or on actions"),
+        ((1, 3, 2), 0.25, r"policy_probabilities.npy: .* on actions the action_mask does not offer, in history 1"),
+    ],
+)
+def test_recorded_probabilities_that_cannot_be_a_policy_are_named(tmp_path: Path, cell, value, message) -> None:
+    arrays = small_arrays()
+    arrays["action_mask"][1, 2] = False
+    arrays["actions"][1] %= 2
+    arrays["policy_probabilities"] = np.zeros((6, 10, 3), dtype=np.float16)
+    arrays["policy_probabilities"][..., 0] = 1.0
+    write_store(tmp_path / "store", {}, arrays)
+    load_store(tmp_path / "store")
+    arrays["policy_probabilities"][cell] = value
+    write_store(tmp_path / "store", {}, arrays, overwrite=True)
+    with pytest.raises(HistoryStoreError, match=message):
+        load_store(tmp_path / "store")
+    arrays["policy_probabilities"] = np.zeros((6, 10, 4), dtype=np.float16)
+    write_store(tmp_path / "store", {}, arrays, overwrite=True)
+    with pytest.raises(HistoryStoreError, match="4 actions per step, action_mask has 3"):
+        load_store(tmp_path / "store")
+
+
+def test_policy_targets_can_be_whole_distributions(tmp_path: Path) -> None:
+    arrays = small_arrays()
+    # Each step's distribution says which step it belongs to: (step, 10 - step) / 10 on actions 0, 2.
+    steps = np.broadcast_to(np.arange(10), (6, 10))
+    arrays["actions"] = (steps % 3).astype(np.int16)
+    arrays["policy_probabilities"] = np.stack([steps / 10, 0 * steps, 1 - steps / 10], axis=-1).astype(np.float16)
+    write_store(tmp_path / "store", {}, arrays)
+    batch = WindowSampler(
+        load_store(tmp_path / "store"), seq_len=4, batch_size=32, seed=0, policy_targets=True
+    ).sample()
+    probabilities = batch.target_probabilities.numpy()
+    step = np.rint(probabilities[..., 0] * 10).astype(int)
+    assert (np.diff(step, axis=1) == 1).all()  # consecutive steps of the window
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-3)
+    np.testing.assert_array_equal(batch.targets.numpy(), step % 3)  # the actions taken stay the targets
+    assert batch.target_spread is None
+
+
 def test_windows_pair_each_step_with_the_previous_action_and_reward(tmp_path: Path) -> None:
     write_store(tmp_path / "store", {}, small_arrays())
     store = load_store(tmp_path / "store")

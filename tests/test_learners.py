@@ -51,6 +51,42 @@ def test_thompson_sampling_picks_each_arm_with_its_posterior_probability() -> No
         ThompsonSampling(mask, np.random.default_rng(0), prior_alpha=0.0)
 
 
+def test_thompson_policy_estimates_the_arm_probabilities_it_acts_with() -> None:
+    """The posteriors of the test above, Beta(3, 1) / Beta(1, 2): arm 0 wins with probability 9/10;
+    a third arm is not offered to the second half of the instances."""
+    mask = np.ones((2_000, 3), dtype=bool)
+    mask[1_000:, 2] = False
+    learner = ThompsonSampling(mask, np.random.default_rng(0), policy_draws=64)
+    zeros, ones = np.zeros(2_000, dtype=np.int64), np.ones(2_000, dtype=np.float32)
+    for arm, reward in ((0, ones), (0, ones), (1, 0 * ones)):
+        learner.update(None, zeros + arm, reward)
+    learner.act(None)
+    probabilities = learner.last_probabilities
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert (probabilities[1_000:, 2] == 0).all()
+    # Two arms: the mean estimate is 9/10 (each row an estimate from 64 draws).
+    assert probabilities[1_000:, 0].mean() == pytest.approx(9 / 10, abs=0.01)
+    assert ThompsonSampling(mask, np.random.default_rng(0)).last_probabilities is None
+
+
+def test_thompson_policy_source_records_its_probabilities_with_the_histories(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(collect_module, "CHUNK_INSTANCES", 7)  # chunks of different widths
+    num_arms, _ = get_task("bandit").train_suite(20, 30, seed=0).sample()
+    assert len({num_arms[start : start + 7].max() for start in (0, 7, 14)}) > 1
+    store = load_store(collect_module.collect(CollectConfig(
+        task="bandit", source="thompson_policy", num_instances=20, horizon=30, out=tmp_path / "store", threads=2,
+    )))  # fmt: skip
+    probabilities = np.asarray(store.policy_probabilities, dtype=np.float32)
+    assert probabilities.shape == (20, 30, store.max_actions)
+    np.testing.assert_allclose(probabilities.sum(axis=2), 1.0, atol=1e-3)
+    # The first step is uniform over the offered arms: every arm's share is near 1 / K.
+    offered = np.asarray(store.action_mask)
+    first = probabilities[:, 0]
+    assert np.abs(first - offered / offered.sum(axis=1, keepdims=True))[offered].mean() < 0.05
+
+
 def test_learners_only_pick_available_actions() -> None:
     task = get_task("bandit")
     suite = BanditSuite(num_instances=64, min_arms=2, max_arms=9, means="uniform", horizon=50, seed=1)

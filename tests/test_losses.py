@@ -126,3 +126,32 @@ def test_policy_targets_are_cross_entropy_against_the_epsilon_greedy_distributio
     torch.testing.assert_close(loss, -(target * log_probs).sum(-1).mean())
     no_spread, _ = headless_loss(outputs, embeddings, mask, greedy, ActionScoring(), "infonce", 0.0, spread * 0)
     torch.testing.assert_close(no_spread, F.cross_entropy(logits.flatten(0, 1), greedy.flatten()))
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_distribution_targets_are_cross_entropy_over_the_available_actions(label_smoothing: float) -> None:
+    generator = torch.Generator().manual_seed(4)
+    outputs, embeddings = torch.randn(2, 5, 8, generator=generator), torch.randn(2, 6, 8, generator=generator)
+    mask = torch.tensor([[True] * 6, [True, True, False, True, False, False]])
+    taken = torch.tensor([[0, 1, 2, 3, 4], [0, 1, 3, 0, 1]])
+    probabilities = torch.rand(2, 5, 6, generator=generator) * mask[:, None, :]
+    probabilities = probabilities / probabilities.sum(-1, keepdim=True)
+    loss, logits = headless_loss(
+        outputs,
+        embeddings,
+        mask,
+        taken,
+        ActionScoring(),
+        "infonce",
+        label_smoothing,
+        target_probabilities=probabilities,
+    )
+    uniform = mask[:, None, :].float() / mask.sum(-1)[:, None, None]
+    target = (1 - label_smoothing) * probabilities + label_smoothing * uniform
+    log_probs = torch.log_softmax(logits, -1).masked_fill(~mask[:, None, :], 0.0)
+    torch.testing.assert_close(loss, -(target * log_probs).sum(-1).mean())
+    # A one-hot distribution is the plain cross-entropy against that action.
+    one_hot, _ = headless_loss(
+        outputs, embeddings, mask, taken, ActionScoring(), "infonce", target_probabilities=F.one_hot(taken, 6).half()
+    )
+    torch.testing.assert_close(one_hot, F.cross_entropy(logits.flatten(0, 1), taken.flatten()))

@@ -237,6 +237,15 @@ def test_policy_targets_train_on_q_learnings_recorded_distribution(monkeypatch, 
     assert torch.load(tmp_path / "runs/pt/checkpoint.pt", weights_only=False)["step"] == 3
 
 
+def test_policy_targets_train_on_thompson_samplings_estimated_probabilities(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli(monkeypatch, "train", "bandit", "--run-name", "pt", *TINY, "--collect.source", "thompson_policy",
+        "--policy-targets", "--collect.train-suite", "arms=5", "--eval-suites", "num_5")  # fmt: skip
+    saved = json.loads((tmp_path / "runs/pt/config.json").read_text())
+    assert saved["data"]["policy_targets"] is True and saved["collect"]["source"] == "thompson_policy"
+    assert torch.load(tmp_path / "runs/pt/checkpoint.pt", weights_only=False)["step"] == 3
+
+
 def test_training_seeds_share_the_in_training_evaluation(monkeypatch, capsys, tmp_path: Path) -> None:
     """Runs of different training seeds evaluate on the same draws, so a report averages them."""
     monkeypatch.chdir(tmp_path)

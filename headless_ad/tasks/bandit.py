@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -21,6 +22,10 @@ from headless_ad.tasks.base import (
 )
 
 MeanDistribution = Literal["skewed", "inverse", "uniform"]
+
+THOMPSON_POLICY_DRAWS = 64
+"""Posterior draws per step with which the `thompson_policy` source estimates Thompson Sampling's
+arm probabilities for --policy-targets (collection then costs about this many times as much)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,13 @@ class BanditTask(Task):
     def make_learner(
         self, name: str, env: BernoulliBanditVectorEnv, suite: BanditSuite, rng: np.random.Generator
     ) -> Learner:
-        learners = {"thompson": ThompsonSampling, "ucb": UCB, "random": RandomLearner}
+        learners = {
+            "thompson": ThompsonSampling,
+            # The same algorithm, also recording its arm probabilities (for --policy-targets).
+            "thompson_policy": partial(ThompsonSampling, policy_draws=THOMPSON_POLICY_DRAWS),
+            "ucb": UCB,
+            "random": RandomLearner,
+        }
         if name not in learners:
             raise ValueError(f"unknown bandit learner {name!r}; known: {', '.join(learners)}")
         return learners[name](env.action_mask, rng)
