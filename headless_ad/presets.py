@@ -104,7 +104,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     ),
     "contextual-bandit-30min": (
         "Linear contextual bandits, CPU recipe for 30 minutes on 2 cores: 15,000 compiled steps and an "
-        "annealed sampling temperature.",
+        "annealed sampling temperature; about 17 minutes.",
         for_task(
             CPU,
             "contextual_bandit",
