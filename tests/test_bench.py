@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -50,3 +51,20 @@ def test_quick_bench_writes_every_figure(
     assert "reusing runs/bench-paper/darkroom" in printed
     assert not (tmp_path / "runs" / "bench-paper").exists()
     assert not (tmp_path / "runs" / "bench-paper-train").exists()
+
+
+def test_thompson_gap_recovers_thompson_samplings_arm_probabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After two wins on arm 0 the posteriors are Beta(3, 1) and Beta(1, 1): arm 0 is drawn with
+    probability 3/4 (test_learners); before any pull, each of the offered arms with 1/K."""
+    spec = importlib.util.spec_from_file_location("thompson_gap", BENCHMARKS / "thompson_gap.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "thompson_gap", module)
+    spec.loader.exec_module(module)
+    actions = np.array([[0, 0, 1], [2, 1, 0]])
+    rewards = np.array([[1, 1, 0], [0, 0, 0]], dtype=np.float32)
+    mask = np.array([[True, True, False], [True, True, True]])
+    probabilities = module.thompson_probabilities(actions, rewards, mask, 20_000, np.random.default_rng(0))
+    np.testing.assert_allclose(probabilities[0, 0], [0.5, 0.5, 0.0], atol=0.02)
+    np.testing.assert_allclose(probabilities[1, 0], [1 / 3, 1 / 3, 1 / 3], atol=0.02)
+    np.testing.assert_allclose(probabilities[0, 2], [0.75, 0.25, 0.0], atol=0.02)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-6)
