@@ -176,7 +176,7 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
             "--anneal-episodes needs a --final-sample-temperature > 0",
         ),
         (
-            ["train", "bandit", "--anneal-episodes", "50", "--anneal-steps", "0"],
+            ["train", "bandit", "--anneal-episodes", "50", "--final-sample-temperature", "0.3"],
             "a bandit history is one long episode",
         ),
         (["evaluate", "--checkpoint", "x.pt", "--anneal-episodes", "-1"], "--anneal-episodes must be >= 0"),
@@ -185,7 +185,10 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
             ["train", "bandit", "--anneal-steps", "30", "--final-sample-temperature", "0"],
             "--anneal-steps needs a --final-sample-temperature > 0",
         ),
-        (["train", "bandit", "--anneal-episodes", "50"], "--anneal-episodes and --anneal-steps exclude each other"),
+        (
+            ["train", "bandit", "--anneal-episodes", "50", "--anneal-steps", "30", "--final-sample-temperature", "0.3"],
+            "--anneal-episodes and --anneal-steps exclude each other",
+        ),
         (
             ["train", "darkroom", "--anneal-steps", "300", "--final-sample-temperature", "0.3"],
             "--anneal-episodes and --anneal-steps exclude each other",

@@ -28,8 +28,8 @@ def old_run_config() -> TrainConfig:
     return replace_options(
         bandit, run_name="old-format-check", collect=replace(bandit.collect, num_instances=64),
         total_steps=20, warmup_steps=2, eval_every=0, eval_instances=8, threads=1, **ADDED_SINCE,
-        # the bandit preset's temperature when the record was written
-        sample_temperature=0.8, final_sample_temperature=None,
+        # the bandit preset's scores and temperature when the record was written
+        scoring=replace(bandit.scoring, similarity="cosine"), sample_temperature=0.8, final_sample_temperature=None,
     )  # fmt: skip
 
 
