@@ -79,7 +79,7 @@ def episodic_macro_actions(task: str, eval_suites: tuple[str, ...], **changes) -
 
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "bandit": (
-        "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 18 minutes on 2 cores.",
+        "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 11 minutes on 2 cores.",
         for_task(
             CPU,
             "bandit",
