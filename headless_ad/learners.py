@@ -77,7 +77,7 @@ class ThompsonSampling:
 
     With `policy_draws` > 0, `act` also estimates the probability that each arm's sample is the
     largest from that many further posterior draws (`last_probabilities`, Learner): an unbiased
-    estimate of the distribution its action was drawn from, at policy_draws times the cost.
+    estimate of the distribution its action was drawn from (64 draws: collection about 40x slower).
     """
 
     def __init__(
