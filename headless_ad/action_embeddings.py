@@ -7,6 +7,7 @@ the context, and any number of unseen actions can be offered at test time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -137,10 +138,19 @@ def select_actions(
     mode: Literal["sample", "argmax"],
     generator: torch.Generator | None = None,
     sample_temperature: float | torch.Tensor = 1.0,
+    min_p: float = 0.0,
 ) -> torch.Tensor:
     """Pick one action per row of (N, A) masked logits; -inf entries are never chosen.
-    `sample` draws from softmax(logits / sample_temperature), one temperature or (N, 1) of them."""
+    `sample` draws from softmax(logits / sample_temperature), one temperature or (N, 1) of them,
+    after dropping the actions less likely than `min_p` times the row's most likely one (min-p
+    sampling, judged at temperature 1): a long tail of unlikely actions, which grows with the
+    action count, is cut without sharpening the likely ones."""
     if mode == "argmax":
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / sample_temperature, dim=-1)
+    logits = logits.float()
+    if min_p > 0:
+        # p_a < min_p * p_max  <=>  logit_a < max logit + log(min_p); the best action always stays.
+        threshold = logits.max(dim=-1, keepdim=True).values + math.log(min_p)
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+    probs = torch.softmax(logits / sample_temperature, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

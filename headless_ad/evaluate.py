@@ -45,6 +45,9 @@ class EvaluateConfig:
     anneal_steps: int | None = None
     """Anneal it over each instance's first steps instead (0: constant); default: the checkpoint's.
     Give 0 to the other one to switch from a checkpoint's annealing over episodes to steps, or back."""
+    sample_min_p: float | None = None
+    """Min-p sampling: drop the actions less likely than this share of the most likely one before
+    the temperature applies (0: keep all); default: the checkpoint's."""
     seed: int = 1
     """Seeds env noise and every agent's randomness (the same for all agents)."""
     device: str = "auto"
@@ -71,6 +74,8 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
         raise ValueError(f"--sample-temperature must be > 0, got {config.sample_temperature}")
     if config.final_sample_temperature is not None and config.final_sample_temperature <= 0:
         raise ValueError(f"--final-sample-temperature must be > 0, got {config.final_sample_temperature}")
+    if config.sample_min_p is not None and not 0 <= config.sample_min_p < 1:
+        raise ValueError(f"--sample-min-p must be in [0, 1), got {config.sample_min_p}")
     for flag, length in (("--anneal-episodes", config.anneal_episodes), ("--anneal-steps", config.anneal_steps)):
         if length is not None and length < 0:
             raise ValueError(f"{flag} must be >= 0, got {length}")
@@ -92,7 +97,13 @@ def evaluate_checkpoint(config: EvaluateConfig) -> list[SuiteResult]:
     train_config = nested_config(checkpoint["config"])
     trained_evaluation = train_config["evaluation"]
 
-    schedule_options = ("sample_temperature", "final_sample_temperature", "anneal_episodes", "anneal_steps")
+    schedule_options = (
+        "sample_temperature",
+        "final_sample_temperature",
+        "anneal_episodes",
+        "anneal_steps",
+        "sample_min_p",
+    )
     given = {name: getattr(config, name) for name in schedule_options if getattr(config, name) is not None}
     try:
         temperature = TemperatureSchedule.from_options({**trained_evaluation, **given})

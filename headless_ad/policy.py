@@ -30,7 +30,7 @@ Selection = Literal["sample", "argmax"]
 class TemperatureSchedule:
     """The sampled policy's temperature per instance: `start`, annealed linearly to `end` over
     the instance's first `episodes` episodes or its first `steps` steps (neither: `start`
-    throughout).
+    throughout), and the min-p cut applied before it.
 
     Why anneal: a source like epsilon-greedy Q-learning explores by its episode count, and a
     sliding window cannot tell the model how long it has acted, so a distilled policy keeps its
@@ -43,6 +43,9 @@ class TemperatureSchedule:
     end: float | None = None
     episodes: int = 0
     steps: int = 0
+    min_p: float = 0.0
+    """Before the temperature applies, drop actions less likely than `min_p` times the most likely
+    one (`select_actions`); 0 keeps every action."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and self.start > 0):
@@ -54,6 +57,8 @@ class TemperatureSchedule:
                 raise ValueError(f"{flag} needs a --final-sample-temperature > 0, got {self.end}")
         if self.episodes and self.steps:
             raise ValueError("--anneal-episodes and --anneal-steps exclude each other: anneal over one")
+        if not 0 <= self.min_p < 1:
+            raise ValueError(f"--sample-min-p must be in [0, 1), got {self.min_p}")
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> TemperatureSchedule:
@@ -63,6 +68,7 @@ class TemperatureSchedule:
             options.get("final_sample_temperature"),
             options.get("anneal_episodes", 0),
             options.get("anneal_steps", 0),
+            options.get("sample_min_p", 0.0),
         )
 
     def at(self, episodes_done: torch.Tensor, steps_done: int = 0) -> torch.Tensor | float:
@@ -78,10 +84,12 @@ class TemperatureSchedule:
 
     def describe(self) -> str:
         if self.episodes:
-            return f"{self.start:g} -> {self.end:g} over {self.episodes} episodes"
-        if self.steps:
-            return f"{self.start:g} -> {self.end:g} over {self.steps} steps"
-        return f"{self.start:g}"
+            temperature = f"{self.start:g} -> {self.end:g} over {self.episodes} episodes"
+        elif self.steps:
+            temperature = f"{self.start:g} -> {self.end:g} over {self.steps} steps"
+        else:
+            temperature = f"{self.start:g}"
+        return f"{temperature}, min-p {self.min_p:g}" if self.min_p else temperature
 
 
 class ModelAgent:
@@ -162,7 +170,7 @@ class ModelAgent:
         self.last_output = out
         logits = action_logits(out[:, None], self.embeddings, self.action_mask, self.scoring)
         temperature = self.temperature.at(self.episodes_done, self.steps_done)
-        actions = select_actions(logits[:, 0], self.selection, self.generator, temperature)
+        actions = select_actions(logits[:, 0], self.selection, self.generator, temperature, self.temperature.min_p)
         return actions.cpu().numpy()
 
     def _encode(self, keep: int, cache: KVCache | None) -> torch.Tensor:

@@ -50,8 +50,14 @@ def checkpoint_prefix(checkpoint: Path) -> str:
 
 
 def temperature_slug(temperature: str) -> str:
-    """`0.8 -> 0.3 over 200 episodes` as `0.8to0.3over200ep` (`steps`: `st`)."""
-    for long, short in ((" -> ", "to"), (" over ", "over"), (" episodes", "ep"), (" steps", "st")):
+    """`0.8 -> 0.3 over 200 episodes` as `0.8to0.3over200ep` (`steps`: `st`; `, min-p 0.2`: `minp0.2`)."""
+    for long, short in (
+        (" -> ", "to"),
+        (" over ", "over"),
+        (" episodes", "ep"),
+        (" steps", "st"),
+        (", min-p ", "minp"),
+    ):
         temperature = temperature.replace(long, short)
     return temperature
 

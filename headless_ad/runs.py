@@ -32,6 +32,7 @@ RESUMABLE = frozenset(
         "final_sample_temperature",
         "anneal_episodes",
         "anneal_steps",
+        "sample_min_p",
         "collect.threads",
     }
 )

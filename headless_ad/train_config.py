@@ -127,6 +127,10 @@ class EvaluationConfig:
     anneal_steps: int = 0
     """Anneal it instead over each instance's first steps (any task, bandits too; 0: constant).
     Saved with the checkpoint as `evaluate`'s default."""
+    sample_min_p: float = 0.0
+    """Min-p sampling: before the temperature applies, drop the actions less likely than this
+    share of the most likely one (0: keep all). Cuts the tail of unlikely actions, which grows with
+    the action count, without sharpening the likely ones. Saved with the checkpoint as `evaluate`'s default."""
     eval_pictures: bool = False
     """Tasks that can draw their instances (darkroom, minigrid): pictures of the model's first and last
     episodes on each evaluation suite's first instance, in TensorBoard (eval/<suite>/episodes_sample)."""
@@ -135,7 +139,11 @@ class EvaluationConfig:
     def temperature_schedule(self) -> TemperatureSchedule:
         """Evaluation's sampling temperature (constructing it checks the four fields)."""
         return TemperatureSchedule(
-            self.sample_temperature, self.final_sample_temperature, self.anneal_episodes, self.anneal_steps
+            self.sample_temperature,
+            self.final_sample_temperature,
+            self.anneal_episodes,
+            self.anneal_steps,
+            self.sample_min_p,
         )
 
 

@@ -19,6 +19,7 @@ ADDED_SINCE = {
     "eval_selection": ["argmax", "sample"],
     "keep_best": "",
     "anneal_steps": 0,
+    "sample_min_p": 0.0,
 }
 """Options added after the flat record was written, with the value its run had in effect (the
 in-training evaluation seed was the training seed + 1)."""

@@ -90,6 +90,23 @@ def test_sample_temperature_sharpens_the_sampled_policy() -> None:
     torch.testing.assert_close(frequencies[0.5], torch.tensor([25, 9, 4, 0]) / 38.0, atol=0.015, rtol=0)
 
 
+def test_min_p_drops_the_unlikely_tail_and_keeps_the_rest_proportional() -> None:
+    # 0.5, 0.3 and 0.15 are at least 0.25 of the best (0.5); 0.05 is not.
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).expand(20_000, 4)
+    picks = select_actions(logits, "sample", torch.Generator().manual_seed(0), 1.0, min_p=0.25)
+    frequencies = torch.bincount(picks, minlength=4).float() / len(picks)
+    torch.testing.assert_close(frequencies, torch.tensor([0.5, 0.3, 0.15, 0.0]) / 0.95, atol=0.015, rtol=0)
+    # The temperature applies after the cut: at 0.5 the kept three are squared and renormalised.
+    picks = select_actions(logits, "sample", torch.Generator().manual_seed(0), 0.5, min_p=0.25)
+    frequencies = torch.bincount(picks, minlength=4).float() / len(picks)
+    torch.testing.assert_close(frequencies, torch.tensor([0.25, 0.09, 0.0225, 0.0]) / 0.3625, atol=0.015, rtol=0)
+    # A row whose best action is far ahead keeps only it; masked actions stay masked.
+    masked = torch.tensor([[5.0, 0.0, float("-inf")]])
+    assert set(
+        select_actions(masked.expand(1000, 3), "sample", torch.Generator().manual_seed(0), 1.0, 0.1).tolist()
+    ) == {0}
+
+
 def test_per_row_temperatures_sharpen_only_their_rows() -> None:
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).expand(20_000, 3)
     temperature = torch.where(torch.arange(20_000) < 10_000, 1.0, 0.5)[:, None]

@@ -9,6 +9,7 @@ import torch
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
 from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
 from headless_ad.policy import ModelAgent, TemperatureSchedule
+from headless_ad.results import temperature_slug
 
 
 def make_model(observation_kind: str = "none", max_steps: int = 12, **kwargs) -> HeadlessTransformer:
@@ -259,3 +260,14 @@ def test_temperature_anneals_with_the_steps_taken_for_one_long_episode() -> None
     assert schedule.describe() == "1 -> 0.2 over 4 steps"
     with pytest.raises(ValueError, match="exclude each other"):
         TemperatureSchedule(1.0, 0.2, episodes=4, steps=4)
+
+
+def test_min_p_is_part_of_the_schedule_its_name_and_its_checks() -> None:
+    schedule = TemperatureSchedule(1.0, min_p=0.2)
+    assert schedule.describe() == "1, min-p 0.2"
+    assert temperature_slug(schedule.describe()) == "1minp0.2"
+    assert TemperatureSchedule.from_options({"sample_temperature": 0.6, "sample_min_p": 0.1}).min_p == 0.1
+    assert TemperatureSchedule.from_options({"sample_temperature": 0.6}).describe() == "0.6"
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="--sample-min-p"):
+            TemperatureSchedule(1.0, min_p=bad)
