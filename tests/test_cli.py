@@ -171,6 +171,8 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
         (["train", "bandit", "--keep-best", "num_30"], "--keep-best 'num_30' is not one of --eval-suites (all_new"),
         (["train", "bandit", "--keep-best", "all_new", "--eval-every", "0"], "--keep-best needs --eval-every > 0"),
         (["evaluate", "--checkpoint", "x.pt", "--sample-temperature", "-1"], "--sample-temperature must be > 0"),
+        (["train", "bandit", "--sample-min-p", "1"], "--sample-min-p must be in [0, 1), got 1.0"),
+        (["evaluate", "--checkpoint", "x.pt", "--sample-min-p", "-0.1"], "--sample-min-p must be in [0, 1), got -0.1"),
         (
             ["train", "darkroom", "--anneal-episodes", "50", "--final-sample-temperature", "0"],
             "--anneal-episodes needs a --final-sample-temperature > 0",

@@ -412,8 +412,8 @@ def test_resume_applies_and_records_safe_changes(monkeypatch, capsys, runs) -> N
 def test_evaluate_anneals_a_bandit_over_its_steps(monkeypatch, capsys, runs) -> None:
     base = ["evaluate", "--checkpoint", "runs/tiny/checkpoint.pt", "--num-instances", "2", "--suites", "num_10"]
     cli(monkeypatch, *base, "--selection", "sample", "--anneal-steps", "20", "--final-sample-temperature", "0.3")
-    assert "40 steps, seed 1, sample temperature 0.6 -> 0.3 over 20 steps" in capsys.readouterr().out
-    assert list((runs / "tiny/evaluations").glob("*_t0.6to0.3over20st_*"))
+    assert "40 steps, seed 1, sample temperature 1 -> 0.3 over 20 steps, min-p 0.2" in capsys.readouterr().out
+    assert list((runs / "tiny/evaluations").glob("*_t1to0.3over20stminp0.2_*"))
     err = cli_error(
         monkeypatch, capsys, *base, "--anneal-episodes", "5", "--anneal-steps", "0", "--final-sample-temperature", "0.3"
     )
@@ -424,16 +424,16 @@ def test_a_run_saved_with_a_flat_config_evaluates_and_resumes(monkeypatch, capsy
     """Runs written before the options had sections hold a flat config (config.json and checkpoint)."""
     checkpoint = torch.load(runs / "tiny/checkpoint.pt", weights_only=False)
     checkpoint["config"] = flat_form(checkpoint["config"])
-    assert checkpoint["config"]["sample_temperature"] == 0.6  # the bandit preset's, not the default 1
+    assert checkpoint["config"]["sample_min_p"] == 0.2  # the bandit preset's, not the default 0
     torch.save(checkpoint, runs / "tiny/checkpoint.pt")
     (runs / "tiny/config.json").write_text(json.dumps(flat_form(json.loads((runs / "tiny/config.json").read_text()))))
     agent = load_agent(runs / "tiny/checkpoint.pt", device="cpu")
-    assert agent.sample_temperature.describe() == "0.6"
+    assert agent.sample_temperature.describe() == "1, min-p 0.2"
     capsys.readouterr()
     evaluate = ["evaluate", "--checkpoint", "runs/tiny/checkpoint.pt", "--num-instances", "2", "--suites", "num_10"]
     cli(monkeypatch, *evaluate)
     out = capsys.readouterr().out
-    assert "(step 3), 2 instances per suite, 40 steps, seed 1, sample temperature 0.6" in out
+    assert "(step 3), 2 instances per suite, 40 steps, seed 1, sample temperature 1, min-p 0.2" in out
     err = cli_error(monkeypatch, capsys, "train", "bandit", "--run-name", "tiny", *TINY, "--resume", "--seq-len", "20")
     assert "(--seq-len 40 -> 20)" in err
     cli(monkeypatch, "train", "bandit", "--run-name", "tiny", *TINY, "--resume", *SAFE_CHANGES)
