@@ -30,10 +30,12 @@ from headless_ad.training_curves import QualityCurve, quality_curves
 IGNORED_KEYS = {
     "seed", "run_name", "resume", "threads", "device", "compile", "log_every", "checkpoint_every",
     "eval_every", "eval_suites", "eval_instances", "eval_horizon", "eval_seed", "eval_selection", "precision",
-    "keep_best", "collect.threads", "collect.overwrite", "collect.out", "collect.instances",
+    "keep_best", "collect.threads", "collect.overwrite", "collect.out", "collect.instances", "eval_pictures",
+    "sample_temperature", "final_sample_temperature", "anneal_episodes", "anneal_steps", "sample_min_p",
 }  # fmt: skip
 """Options (named as train_config.option_values names them) that do not make runs different
-methods (seeds, bookkeeping, hardware)."""
+methods (seeds, bookkeeping, hardware, and how evaluation samples by default: the evaluations a
+report reads name their own sampling, and --evaluations picks the same one for every run)."""
 COLOURS = {
     "Headless-AD": "#1f77b4",
     "AD": "#d62728",

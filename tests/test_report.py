@@ -127,6 +127,14 @@ def test_an_option_missing_from_an_older_config_counts_as_its_default(tmp_path: 
     ]
 
 
+def test_runs_differing_only_in_their_default_sampling_are_one_group(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "cold", np.arange(4.0), evaluation={"sample_temperature": 0.6})
+    make_run(runs, "min-p", np.arange(4.0), seed=1, evaluation={"sample_temperature": 1.0, "sample_min_p": 0.2})
+    groups = group_runs([load_run(runs / name, "*") for name in ("cold", "min-p")])
+    assert [(group.label, len(group.runs)) for group in groups] == [("Headless-AD", 2)]
+
+
 def test_runs_differing_in_config_are_separate_groups(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     for arms in (10, 20):
