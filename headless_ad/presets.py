@@ -77,46 +77,44 @@ def episodic_macro_actions(task: str, eval_suites: tuple[str, ...], **changes) -
     return replace_options(recipe, **changes)
 
 
-BANDIT_SAMPLING = dict(sample_temperature=1.0, sample_min_p=0.2)
-"""Min-p 0.2 at temperature 1: against the best of 13 temperature schedules (a constant 0.6) on
-validation bandits (seeds 77-79, not the reported suites), 0.883 / 0.894 against 0.856 / 0.890 for
-training seeds 0 / 1, and 1.29 / 1.19 / 1.12 against 0.94 / 0.99 / 0.78 on 100 validation arms
-(seed 80) for seeds 0-2: the tail of unlikely arms grows with the arm count, and a temperature
-cold enough to cut it also sharpens the likely arms (docs/results/quality_per_minute.md)."""
+BANDIT = for_task(
+    CPU,
+    "bandit",
+    model=replace(CPU.model, reward_gated_action=True),
+    # Dot-product scores: a near-zero output is uniform over any action set, as Thompson Sampling's
+    # first draws are; cosine scores cannot express it (0.22 nats from uniform at step 0) and scored
+    # 0.814 on validation bandits against 0.856 / 0.890 for dot, two seeds.
+    scoring=replace(CPU.scoring, similarity="dot"),
+    total_steps=7_000,
+    eval_every=3_500,
+    # Min-p 0.2 at temperature 1: against the best of 13 temperature schedules (a constant 0.6) on
+    # validation bandits (seeds 77-79, not the reported suites), 0.883 / 0.894 against 0.856 / 0.890
+    # for training seeds 0 / 1, and 1.29 / 1.19 / 1.12 against 0.94 / 0.99 / 0.78 on 100 validation
+    # arms (seed 80) for seeds 0-2: the tail of unlikely arms grows with the arm count, and a
+    # temperature cold enough to cut it also sharpens the likely arms
+    # (docs/results/quality_per_minute.md).
+    sample_temperature=1.0,
+    sample_min_p=0.2,
+)
 
 
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
     "bandit": (
         "Bernoulli bandits, CPU preset (the demo): a 0.16M-parameter model, about 11 minutes on 2 cores.",
-        for_task(
-            CPU,
-            "bandit",
-            model=replace(CPU.model, reward_gated_action=True),
-            # Dot-product scores: a near-zero output is uniform over any action set, as Thompson
-            # Sampling's first draws are; cosine scores cannot express it (0.22 nats from uniform at
-            # step 0) and scored 0.814 on validation bandits against 0.856 / 0.890 for dot, two seeds.
-            scoring=replace(CPU.scoring, similarity="dot"),
-            total_steps=7_000,
-            eval_every=3_500,
-            **BANDIT_SAMPLING,
-        ),
+        BANDIT,
     ),
     "bandit-30min": (
         "Bernoulli bandits, CPU recipe for 30 minutes on 2 cores: the bandit preset for 15,000 compiled "
         "steps; about 22 minutes.",
         # On validation bandits (seeds 77-79) 0.958 / 0.934 against 0.883 / 0.894 after 7,000 steps
         # (training seeds 0 / 1; docs/results/quality_per_minute.md).
-        for_task(
-            CPU,
-            "bandit",
-            model=replace(CPU.model, reward_gated_action=True),
-            scoring=replace(CPU.scoring, similarity="dot"),
+        replace_options(
+            BANDIT,
             total_steps=15_000,
             compile=True,
             eval_every=1_500,
             eval_suites=("all_new", "num_100"),
             eval_selection=("sample",),
-            **BANDIT_SAMPLING,
         ),
     ),
     "bandit-paper": (
