@@ -104,15 +104,15 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         BANDIT,
     ),
     "bandit-30min": (
-        "Bernoulli bandits, CPU recipe for 30 minutes on 2 cores: the bandit preset for 15,000 compiled "
-        "steps; about 22 minutes.",
-        # On validation bandits (seeds 77-79) 0.958 / 0.934 against 0.883 / 0.894 after 7,000 steps
-        # (training seeds 0 / 1; docs/results/quality_per_minute.md).
+        "Bernoulli bandits, CPU recipe for 30 minutes on 2 cores: the bandit preset for 20,000 compiled "
+        "steps; about 28 minutes.",
+        # On validation bandits (seeds 77-79) 1.002 / 0.994 against 0.958 / 0.934 after 15,000 steps
+        # and 0.883 / 0.894 after 7,000 (training seeds 0 / 1; docs/results/quality_per_minute.md).
         replace_options(
             BANDIT,
-            total_steps=15_000,
+            total_steps=20_000,
             compile=True,
-            eval_every=1_500,
+            eval_every=2_000,
             eval_suites=("all_new", "num_100"),
             eval_selection=("sample",),
         ),
