@@ -68,3 +68,43 @@ def test_thompson_gap_recovers_thompson_samplings_arm_probabilities(monkeypatch:
     np.testing.assert_allclose(probabilities[1, 0], [1 / 3, 1 / 3, 1 / 3], atol=0.02)
     np.testing.assert_allclose(probabilities[0, 2], [0.75, 0.25, 0.0], atol=0.02)
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-6)
+
+
+def test_imitation_accuracy_reports_every_store_and_step_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny contextual model, read on two stores: one line per store, whose step ranges tile the
+    window (their step-weighted mean is the whole window's accuracy)."""
+    from headless_ad import PRESETS, replace_options, train
+    from headless_ad.collect import CollectConfig, collect
+    from headless_ad.model import ModelConfig
+
+    monkeypatch.chdir(tmp_path)
+    preset = PRESETS["contextual-bandit"][1]
+    config = replace_options(
+        preset, run_name="tiny", model=ModelConfig(d_model=16, n_layers=1, n_heads=2), seq_len=40, batch_size=4,
+        total_steps=4, warmup_steps=1, eval_every=0, eval_suites=(), threads=1,
+        collect=CollectConfig(task="contextual_bandit", num_instances=16, horizon=40),
+    )  # fmt: skip
+    checkpoint = train(config)
+    stores = []
+    for arms in (4, 9):
+        store = tmp_path / f"k{arms}"
+        collect(CollectConfig(task="contextual_bandit", num_instances=8, horizon=40, seed=7,
+                              train_suite=f"arms={arms}", out=store, threads=1))  # fmt: skip
+        stores.append(str(store))
+    spec = importlib.util.spec_from_file_location("imitation_accuracy", BENCHMARKS / "imitation_accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "imitation_accuracy", module)
+    spec.loader.exec_module(module)
+    capsys.readouterr()
+    module.main(module.Config(checkpoint=checkpoint, stores=tuple(map(Path, stores)), windows=30, step_edges=(10, 25)))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "windows of 40 steps" in lines[0] and len(lines) == 3
+    for line, store in zip(lines[1:], stores, strict=True):
+        head, ranges = line.split("|")
+        assert head.startswith(store)
+        overall = float(head.split()[-1])
+        values = [float(part.split()[-1]) for part in ranges.split("  ") if part.strip()]
+        assert len(values) == 3 and all(0 <= value <= 1 for value in values)
+        assert np.dot(values, [10, 15, 15]) / 40 == pytest.approx(overall, abs=2e-3)
