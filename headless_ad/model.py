@@ -57,6 +57,11 @@ class ModelConfig:
     reward_gated_action: bool = False
     """Also feed the previous action's embedding times its reward, so the first attention layer
     can gather per-action reward sums directly (an input feature, not in the paper)."""
+    action_regression_features: bool = False
+    """With continuous observations o, also feed the previous action's embedding times that
+    step's per-action linear-regression statistics (o_{t-1}, r_{t-1} o_{t-1} and the upper
+    triangle of o_{t-1} o_{t-1}^T), so attention can sum each action's statistics in one step, as
+    LinUCB keeps them (an input feature, not in the paper; needs transition tokens)."""
     prompt_key_bias: bool = False
     """Add -log K to the attention logits of the K action-set prompt keys, so the attention the
     prompt draws (its keys are exchangeable) does not grow with the number of actions: a model
@@ -107,6 +112,14 @@ def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
     """Rotate pairs (x[..., :h/2], x[..., h/2:]) of (B, H, L, hd) by per-position angles (L, hd/2)."""
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+def regression_statistics(observations: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """(B, T, 2n + n(n+1)/2) one step's ridge-regression statistics: o, r o and the upper triangle
+    of o o^T, for observations (B, T, n) and rewards (B, T)."""
+    rows, cols = torch.triu_indices(observations.shape[-1], observations.shape[-1], device=observations.device)
+    outer = observations[..., rows] * observations[..., cols]
+    return torch.cat([observations, rewards.unsqueeze(-1) * observations, outer], dim=-1)
 
 
 class KVCache:
@@ -202,6 +215,12 @@ class HeadlessTransformer(nn.Module):
         self.reward_in = nn.Linear(1, d)
         self.action_reward_in = nn.Linear(width, d, bias=False) if config.reward_gated_action else None
         self.observation_in = self._observation_encoder(config, extra_rows=0)
+        self.action_regression_in: nn.Linear | None = None
+        if config.action_regression_features:
+            if config.observation_kind != "continuous" or not config.transition_tokens:
+                raise ValueError("action_regression_features needs continuous observations and transition tokens")
+            size = config.observation_size
+            self.action_regression_in = nn.Linear(width * (2 * size + size * (size + 1) // 2), d, bias=False)
         self.prev_observation_in: nn.Module | None = None
         self.episode_start: nn.Parameter | None = None
         if self.observation_in is not None and config.transition_tokens:
@@ -262,6 +281,10 @@ class HeadlessTransformer(nn.Module):
                 prev_observations = torch.where(prev_observations < 0, self.config.observation_size, prev_observations)
             tokens = tokens + self.prev_observation_in(prev_observations)
             tokens = tokens + prev_dones.unsqueeze(-1).to(tokens.dtype) * self.episode_start
+            if self.action_regression_in is not None:
+                statistics = regression_statistics(prev_observations, prev_rewards)
+                gated = prev_action_vectors.unsqueeze(-1) * statistics.unsqueeze(-2)  # (B, T, W, S)
+                tokens = tokens + self.action_regression_in(gated.flatten(-2))
         return tokens
 
     def _run(

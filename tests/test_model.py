@@ -97,26 +97,32 @@ def test_prompt_key_bias_makes_attention_to_the_prompt_independent_of_its_size(p
 
 
 @pytest.mark.parametrize(
-    ("observation_kind", "gated", "transition_tokens", "prompt_key_bias"),
+    ("observation_kind", "gated", "transition_tokens", "prompt_key_bias", "regression"),
     [
-        ("none", False, True, False),
-        ("discrete", False, False, False),
-        ("discrete", False, True, False),
-        ("none", True, True, False),
-        ("discrete", False, True, True),
+        ("none", False, True, False, False),
+        ("discrete", False, False, False, False),
+        ("discrete", False, True, False, False),
+        ("none", True, True, False, False),
+        ("discrete", False, True, True, False),
+        ("continuous", False, True, False, True),
     ],
 )
 def test_kv_cache_decoding_equals_full_forward(
-    observation_kind: str, gated: bool, transition_tokens: bool, prompt_key_bias: bool
+    observation_kind: str, gated: bool, transition_tokens: bool, prompt_key_bias: bool, regression: bool
 ) -> None:
     model = make_model(
         observation_kind,
         reward_gated_action=gated,
         transition_tokens=transition_tokens,
         prompt_key_bias=prompt_key_bias,
+        action_regression_features=regression,
     )
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
-    observations = torch.randint(0, 5, prev_actions.shape) if observation_kind == "discrete" else None
+    observations = {
+        "none": None,
+        "discrete": torch.randint(0, 5, prev_actions.shape),
+        "continuous": torch.randn(*prev_actions.shape, 5),
+    }[observation_kind]
     dones = torch.rand(prev_actions.shape) < 0.3
     full = forward(model, embeddings, mask, prev_actions, prev_rewards, observations, dones=dones)
     cache = KVCache(model.config, 3, 6 + 12, torch.device("cpu"), torch.float32)
@@ -271,3 +277,27 @@ def test_min_p_is_part_of_the_schedule_its_name_and_its_checks() -> None:
     for bad in (-0.1, 1.0, float("nan")):
         with pytest.raises(ValueError, match="--sample-min-p"):
             TemperatureSchedule(1.0, min_p=bad)
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_action_regression_features_let_a_token_tell_which_action_met_which_context(regression: bool) -> None:
+    """Without the features a step token is a sum of an action part and a context part, so swapping
+    which of two actions met which of two contexts cancels out; with them it does not."""
+    model = make_model("continuous", action_regression_features=regression)
+    embeddings = random_action_embeddings(1, 2, 32, torch.Generator().manual_seed(0))
+    vectors = embeddings.unsqueeze(1)  # (1, 1, 2, 32): the two actions' embeddings
+    contexts = torch.randn(2, 5, generator=torch.Generator().manual_seed(1))
+    rewards, dones = torch.ones(1, 1), torch.zeros(1, 1, dtype=torch.bool)
+
+    def token(action: int, context: int) -> torch.Tensor:
+        return model.step_tokens(
+            contexts[None, None, 0], vectors[:, :, action], rewards, contexts[None, None, context], dones
+        )
+
+    interaction = token(0, 0) + token(1, 1) - token(0, 1) - token(1, 0)
+    assert (interaction.abs().max() > 1e-4) == regression
+
+
+def test_action_regression_features_need_continuous_observations() -> None:
+    with pytest.raises(ValueError, match="continuous observations"):
+        make_model("discrete", action_regression_features=True)
