@@ -108,3 +108,14 @@ def test_imitation_accuracy_reports_every_store_and_step_range(
         values = [float(part.split()[-1]) for part in ranges.split("  ") if part.strip()]
         assert len(values) == 3 and all(0 <= value <= 1 for value in values)
         assert np.dot(values, [10, 15, 15]) / 40 == pytest.approx(overall, abs=2e-3)
+
+
+def test_linucb_ties_start_with_every_arm_tied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before any pull every arm scores alpha * |x|: the ceiling is 1/K; it never leaves (0, 1]."""
+    spec = importlib.util.spec_from_file_location("linucb_ties", BENCHMARKS / "linucb_ties.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "linucb_ties", module)
+    spec.loader.exec_module(module)
+    ceiling = module.tie_ceiling(num_arms=5, instances=20, seed=3)
+    np.testing.assert_allclose(ceiling[:, 0], 1 / 5)
+    assert ceiling.min() >= 1 / 5 and ceiling.max() == 1.0 and ceiling[:, -50:].mean() > 0.9
