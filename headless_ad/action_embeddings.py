@@ -103,7 +103,8 @@ class ActionScoring:
     similarity: Similarity = "dot"
     """dot: output . embedding (the norm can express certainty); cosine: normalised first."""
     temperature: float = 1.0
-    """Scores are divided by it, in training and in evaluation (tau); not --sample-temperature."""
+    """Scores are divided by it, in training and in evaluation (tau); not the sampling
+    temperature (--sample-temperature)."""
     scale_by_log_actions: bool = False
     """Multiply the scores by log(number of available actions)."""
 

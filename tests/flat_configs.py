@@ -23,6 +23,8 @@ ADDED_SINCE = {
 }
 """Options added after the flat record was written, with the value its run had in effect (the
 in-training evaluation seed was the training seed + 1)."""
+MODEL_ADDED_SINCE = {"model.action_regression_features": False}
+"""Model options added after the record, which a saved model config without them builds with."""
 FILLED_ON_READ = {"eval_seed": 1}
 """Of those, what reading the record fills in (train_config.nested_config); the others stay
 absent, and their readers apply the default."""
@@ -32,6 +34,8 @@ def flat_form(nested: dict[str, Any], drop: set[str] | dict[str, Any] = frozense
     """A nested saved config in the flat form, options in the same order, without those in `drop`."""
     flat: dict[str, Any] = {}
     for key, value in nested.items():
+        if key == "model":
+            value = {name: field for name, field in value.items() if f"model.{name}" not in drop}
         if key in SECTIONS:
             flat.update(value)
         else:

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from flat_configs import ADDED_SINCE, FILLED_ON_READ, FLAT_CONFIG, flat_form
+from flat_configs import ADDED_SINCE, FILLED_ON_READ, FLAT_CONFIG, MODEL_ADDED_SINCE, flat_form
 
 from headless_ad.presets import PRESETS
 from headless_ad.runs import flatten, resume_changes
@@ -37,9 +37,10 @@ def test_a_flat_saved_config_reads_as_the_nested_form() -> None:
     flat = json.loads(FLAT_CONFIG.read_text())
     nested = nested_config(flat)
     expected = to_jsonable(old_run_config())
-    assert option_values(nested) == {**option_values(flat_form(expected, drop=ADDED_SINCE)), **FILLED_ON_READ}
+    added = {**ADDED_SINCE, **MODEL_ADDED_SINCE}
+    assert option_values(nested) == {**option_values(flat_form(expected, drop=added)), **FILLED_ON_READ}
     # the same options, in the same order
-    assert list(flat_form(expected, drop=ADDED_SINCE).items()) == list(flat.items())
+    assert list(flat_form(expected, drop=added).items()) == list(flat.items())
     assert nested_config(expected) == expected
     assert nested["optimisation"]["total_steps"] == 20 and nested["runtime"]["threads"] == 1
 
@@ -47,8 +48,9 @@ def test_a_flat_saved_config_reads_as_the_nested_form() -> None:
 def test_options_keep_the_names_of_their_flags() -> None:
     flat = json.loads(FLAT_CONFIG.read_text())
     assert option_values(flat) == {**flatten(flat), **FILLED_ON_READ}
-    assert {**option_values(flat), **ADDED_SINCE} == option_values(old_run_config())
-    assert [name for name in option_values(TrainConfig()) if name not in ADDED_SINCE] == list(flatten(flat))
+    added = {**ADDED_SINCE, **MODEL_ADDED_SINCE}
+    assert {**option_values(flat), **added} == option_values(old_run_config())
+    assert [name for name in option_values(TrainConfig()) if name not in added] == list(flatten(flat))
     assert all(f"| {name} |" in config_markdown(TrainConfig()) for name in flatten(flat))
     assert not any(f"{section}." in config_markdown(TrainConfig()) for section in SECTIONS)
 
