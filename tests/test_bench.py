@@ -110,12 +110,37 @@ def test_imitation_accuracy_reports_every_store_and_step_range(
         assert np.dot(values, [10, 15, 15]) / 40 == pytest.approx(overall, abs=2e-3)
 
 
+def load_linucb_imitation(monkeypatch: pytest.MonkeyPatch):
+    spec = importlib.util.spec_from_file_location("linucb_imitation", BENCHMARKS / "linucb_imitation.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "linucb_imitation", module)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_linucb_ties_start_with_every_arm_tied(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before any pull every arm scores alpha * |x|: the ceiling is 1/K; it never leaves (0, 1]."""
-    spec = importlib.util.spec_from_file_location("linucb_ties", BENCHMARKS / "linucb_ties.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "linucb_ties", module)
-    spec.loader.exec_module(module)
+    module = load_linucb_imitation(monkeypatch)
     ceiling = module.tie_ceiling(num_arms=5, instances=20, seed=3)
     np.testing.assert_allclose(ceiling[:, 0], 1 / 5)
     assert ceiling.min() >= 1 / 5 and ceiling.max() == 1.0 and ceiling[:, -50:].mean() > 0.9
+
+
+def test_linucb_replay_follows_linucb_histories_and_refuses_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headless_ad.collect import CollectConfig, collect
+    from headless_ad.histories import load_store
+
+    module = load_linucb_imitation(monkeypatch)
+    stores = {}
+    for source in ("linucb", "random"):
+        stores[source] = load_store(collect(CollectConfig(
+            task="contextual_bandit", source=source, num_instances=6, horizon=30, train_suite="arms=5",
+            out=tmp_path / source, threads=1,
+        )))  # fmt: skip
+    margins, tied = module.replay_linucb(stores["linucb"])
+    assert tied[:, 0].all() and (margins[:, 0] == 0).all()  # every arm ties before the first pull
+    assert (margins[:, -10:] > 0).mean() > 0.9
+    with pytest.raises(SystemExit, match="not LinUCB histories"):
+        module.replay_linucb(stores["random"])
