@@ -62,6 +62,11 @@ class ModelConfig:
     step's per-action linear-regression statistics (o_{t-1}, r_{t-1} o_{t-1} and the upper
     triangle of o_{t-1} o_{t-1}^T), so attention can sum each action's statistics in one step, as
     LinUCB keeps them (an input feature, not in the paper; needs transition tokens)."""
+    first_use_action: bool = False
+    """Also feed the previous action's embedding through its own projection when that action is
+    taken for the first time in the window, so attention can sum the set of actions tried so far
+    (the untried ones are then the prompt minus that sum, a linear step; an input feature, not in
+    the paper)."""
     prompt_key_bias: bool = False
     """Add -log K to the attention logits of the K action-set prompt keys, so the attention the
     prompt draws (its keys are exchangeable) does not grow with the number of actions: a model
@@ -114,6 +119,19 @@ def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
+def first_uses(action_vectors: torch.Tensor, earlier: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, T) bool: action_vectors (B, T, W)[:, t] is a taken action (not the zero vector) that
+    neither an earlier step nor `earlier` (B, S, W) holds. Actions are compared by their vectors,
+    which are unit length, so equal vectors have a dot product of 1."""
+    history = action_vectors if earlier is None else torch.cat([earlier, action_vectors], dim=1)
+    offset = history.shape[1] - action_vectors.shape[1]
+    same = (action_vectors @ history.transpose(1, 2)) > 0.99  # (B, T, S + T)
+    steps = torch.arange(action_vectors.shape[1], device=action_vectors.device)[:, None] + offset
+    before = torch.arange(history.shape[1], device=action_vectors.device)[None, :] < steps
+    taken = action_vectors.abs().sum(-1) > 0
+    return taken & ~(same & before).any(-1)
+
+
 def regression_statistics(observations: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
     """(B, T, 2n + n(n+1)/2) one step's ridge-regression statistics: o, r o and the upper triangle
     of o o^T, for observations (B, T, n) and rewards (B, T)."""
@@ -135,6 +153,8 @@ class KVCache:
         self.length = 0
         self.prompt_length = 0
         self.capacity = capacity
+        # The window's previous-action vectors, for ModelConfig.first_use_action.
+        self.action_vectors: torch.Tensor | None = None
 
 
 class Attention(nn.Module):
@@ -214,6 +234,7 @@ class HeadlessTransformer(nn.Module):
         self.action_in = nn.Linear(width, d, bias=False)
         self.reward_in = nn.Linear(1, d)
         self.action_reward_in = nn.Linear(width, d, bias=False) if config.reward_gated_action else None
+        self.first_use_in = nn.Linear(width, d, bias=False) if config.first_use_action else None
         self.observation_in = self._observation_encoder(config, extra_rows=0)
         self.action_regression_in: nn.Linear | None = None
         if config.action_regression_features:
@@ -263,11 +284,16 @@ class HeadlessTransformer(nn.Module):
         prev_rewards: torch.Tensor,
         prev_observations: torch.Tensor | None = None,
         prev_dones: torch.Tensor | None = None,
+        earlier_action_vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, T, D) tokens from observations (B, T[, obs]), previous-action embeddings and rewards;
         with transition tokens also the previous observations (-1 / zeros where there is none)
-        and the previous steps' episode ends (B, T) bool."""
+        and the previous steps' episode ends (B, T) bool. `earlier_action_vectors` (B, S, W): the
+        previous-action vectors of the window's steps before these (first_use_action)."""
         tokens = self.action_in(prev_action_vectors) + self.reward_in(prev_rewards.unsqueeze(-1))
+        if self.first_use_in is not None:
+            first = first_uses(prev_action_vectors, earlier_action_vectors)
+            tokens = tokens + self.first_use_in(prev_action_vectors * first.unsqueeze(-1).to(tokens.dtype))
         if self.action_reward_in is not None:
             tokens = tokens + self.action_reward_in(prev_action_vectors * prev_rewards.unsqueeze(-1))
         if self.observation_in is not None:
@@ -341,6 +367,7 @@ class HeadlessTransformer(nn.Module):
             mask = torch.where(mask, key_bias[:, None, :], float("-inf"))
         if cache is not None:
             cache.length, cache.prompt_length = 0, num_prompt
+            cache.action_vectors = prev_action_vectors
             cache.key_valid[:, :length] = key_valid
             if key_bias is not None:
                 cache.key_bias[:, :length] = key_bias
@@ -361,7 +388,14 @@ class HeadlessTransformer(nn.Module):
         """Output vector (B, D) for one more step, attending to everything in `cache`."""
         if cache.length >= cache.capacity:
             raise ValueError("KV cache is full: re-encode a shorter window first")
-        x = self.step_tokens(observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones)
+        x = self.step_tokens(
+            observations, prev_action_vectors, prev_rewards, prev_observations, prev_dones, cache.action_vectors
+        )
+        if self.first_use_in is not None:
+            earlier = cache.action_vectors
+            cache.action_vectors = (
+                prev_action_vectors if earlier is None else torch.cat([earlier, prev_action_vectors], 1)
+            )
         position = cache.length - cache.prompt_length + 1
         if position > self.config.max_steps:
             raise ValueError(f"step position {position} exceeds max_steps={self.config.max_steps}")

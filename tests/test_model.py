@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from headless_ad.action_embeddings import ActionScoring, embed_actions, random_action_embeddings, with_no_action_row
-from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig
+from headless_ad.model import HeadlessTransformer, KVCache, ModelConfig, first_uses
 from headless_ad.policy import ModelAgent, TemperatureSchedule
 from headless_ad.results import temperature_slug
 
@@ -105,13 +105,17 @@ def test_prompt_key_bias_makes_attention_to_the_prompt_independent_of_its_size(p
         ("none", True, True, False, False),
         ("discrete", False, True, True, False),
         ("continuous", False, True, False, True),
+        ("first_use", False, True, False, False),
     ],
 )
 def test_kv_cache_decoding_equals_full_forward(
     observation_kind: str, gated: bool, transition_tokens: bool, prompt_key_bias: bool, regression: bool
 ) -> None:
+    first_use = observation_kind == "first_use"
+    observation_kind = "none" if first_use else observation_kind
     model = make_model(
         observation_kind,
+        first_use_action=first_use,
         reward_gated_action=gated,
         transition_tokens=transition_tokens,
         prompt_key_bias=prompt_key_bias,
@@ -301,3 +305,11 @@ def test_action_regression_features_let_a_token_tell_which_action_met_which_cont
 def test_action_regression_features_need_continuous_observations() -> None:
     with pytest.raises(ValueError, match="continuous observations"):
         make_model("discrete", action_regression_features=True)
+
+
+def test_first_uses_flags_each_action_once_and_never_the_missing_one() -> None:
+    embeddings = random_action_embeddings(1, 3, 32, torch.Generator().manual_seed(0))
+    vectors = embed_actions(with_no_action_row(embeddings), torch.tensor([[-1, 2, 0, 2, 1, 0, 1]]))
+    assert first_uses(vectors).tolist() == [[False, True, True, False, True, False, False]]
+    # Continued from a cache holding the first four steps: the same flags for the rest.
+    assert first_uses(vectors[:, 4:], earlier=vectors[:, :4]).tolist() == [[True, False, False]]
