@@ -239,7 +239,9 @@ class HeadlessTransformer(nn.Module):
         self.action_regression_in: nn.Linear | None = None
         if config.action_regression_features:
             if config.observation_kind != "continuous" or not config.transition_tokens:
-                raise ValueError("action_regression_features needs continuous observations and transition tokens")
+                raise ValueError(
+                    "--model.action-regression-features needs continuous observations and transition tokens"
+                )
             size = config.observation_size
             self.action_regression_in = nn.Linear(width * (2 * size + size * (size + 1) // 2), d, bias=False)
         self.prev_observation_in: nn.Module | None = None
