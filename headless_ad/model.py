@@ -121,11 +121,11 @@ def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
 
 def first_uses(action_vectors: torch.Tensor, earlier: torch.Tensor | None = None) -> torch.Tensor:
     """(B, T) bool: action_vectors (B, T, W)[:, t] is a taken action (not the zero vector) that
-    neither an earlier step nor `earlier` (B, S, W) holds. Actions are compared by their vectors,
-    which are unit length, so equal vectors have a dot product of 1."""
+    neither an earlier step nor `earlier` (B, S, W) holds. Actions are compared by the cosine of
+    their vectors (1 for the same action, whatever kind of embedding draws them)."""
     history = action_vectors if earlier is None else torch.cat([earlier, action_vectors], dim=1)
     offset = history.shape[1] - action_vectors.shape[1]
-    same = (action_vectors @ history.transpose(1, 2)) > 0.99  # (B, T, S + T)
+    same = (F.normalize(action_vectors, dim=-1) @ F.normalize(history, dim=-1).transpose(1, 2)) > 0.99
     steps = torch.arange(action_vectors.shape[1], device=action_vectors.device)[:, None] + offset
     before = torch.arange(history.shape[1], device=action_vectors.device)[None, :] < steps
     taken = action_vectors.abs().sum(-1) > 0

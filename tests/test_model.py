@@ -313,3 +313,8 @@ def test_first_uses_flags_each_action_once_and_never_the_missing_one() -> None:
     assert first_uses(vectors).tolist() == [[False, True, True, False, True, False, False]]
     # Continued from a cache holding the first four steps: the same flags for the rest.
     assert first_uses(vectors[:, 4:], earlier=vectors[:, :4]).tolist() == [[True, False, False]]
+    # Gaussian (ablation) embeddings, whose dot products between different actions exceed 1 here,
+    # are told apart by direction.
+    gaussian = torch.randn(1, 3, 32, generator=torch.Generator().manual_seed(0))
+    vectors = embed_actions(with_no_action_row(gaussian), torch.tensor([[-1, 2, 0, 2, 1, 0, 1]]))
+    assert first_uses(vectors).tolist() == [[False, True, True, False, True, False, False]]
