@@ -93,6 +93,12 @@ class ModelConfig:
     action_dim: int = 0
     """Width of the random action embeddings, independent of d_model (projected in and out of the
     residual stream), so that more actions can be orthonormal at small widths; 0 = d_model."""
+    action_memory: int = 0
+    """Width of a per-action memory readout (0 = none): every step writes a learned vector under
+    the action it took; each available action reads its own sum over the history and a shared
+    MLP turns it, with the current step, into a score added along that action's embedding, so
+    that a non-linear function of each action's statistics (an exploration bonus, say) needs no
+    per-direction non-linearity in the residual stream (not in the paper; headless head only)."""
 
 
 def action_width(config: ModelConfig) -> int:
@@ -155,6 +161,10 @@ class KVCache:
         self.capacity = capacity
         # The window's previous-action vectors, for ModelConfig.first_use_action.
         self.action_vectors: torch.Tensor | None = None
+        # ModelConfig.action_memory: the action set and each action's sum so far, (B, K, F).
+        self.action_set: torch.Tensor | None = None
+        self.action_set_mask: torch.Tensor | None = None
+        self.action_memory: torch.Tensor | None = None
 
 
 class Attention(nn.Module):
@@ -215,6 +225,39 @@ class Block(nn.Module):
         return x + self.dropout(self.mlp(self.mlp_norm(x)))
 
 
+class ActionMemoryReadout(nn.Module):
+    """Scores each available action from what the history wrote under it (ModelConfig.action_memory).
+
+    Step s writes v_s = W_v h_s under the action it carries, u_s (the previous action's
+    embedding); action a reads m_a(t) = sum_{s <= t} (u_s . e_a) v_s, exact per action while the
+    embeddings are orthonormal. Its score g([symlog m_a(t), W_q h_t]) comes from one MLP shared by
+    all actions, and the output vector gains sum_a g_a e_a: an action's score is a non-linear
+    function of its own statistics, whatever random direction it was given.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d, width = config.d_model, config.action_memory
+        self.value = nn.Linear(d, width)  # the bias writes a constant: the action's count
+        self.query = nn.Linear(d, width)
+        self.score = nn.Sequential(nn.Linear(2 * width, 2 * width), nn.SiLU(), nn.Linear(2 * width, 1))
+
+    def write(self, hidden: torch.Tensor, prev_action_vectors: torch.Tensor, action_set: torch.Tensor) -> torch.Tensor:
+        """(B, T, K, F): what each of T steps adds to each action's memory."""
+        gates = torch.einsum("btw,bkw->btk", prev_action_vectors, action_set)
+        return gates.unsqueeze(-1) * self.value(hidden).unsqueeze(2)
+
+    def read(
+        self, memory: torch.Tensor, hidden: torch.Tensor, action_set: torch.Tensor, action_set_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Output-vector corrections (B, T, W) from memories (B, T, K, F) and hidden states (B, T, D)."""
+        symlog = memory.sign() * memory.abs().log1p()
+        query = self.query(hidden).unsqueeze(2).expand_as(symlog)
+        scores = self.score(torch.cat([symlog, query], dim=-1)).squeeze(-1)  # (B, T, K)
+        scores = scores * action_set_mask.unsqueeze(1).to(scores.dtype)
+        return torch.einsum("btk,bkw->btw", scores, action_set)
+
+
 class HeadlessTransformer(nn.Module):
     """Maps (action-set prompt, history) to one output vector per step, in action-embedding space."""
 
@@ -251,6 +294,15 @@ class HeadlessTransformer(nn.Module):
             self.prev_observation_in = self._observation_encoder(config, extra_rows=1)
             self.episode_start = nn.Parameter(torch.zeros(d))
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.action_memory: ActionMemoryReadout | None = None
+        if config.action_memory:
+            if config.action_memory < 0:
+                raise ValueError(f"--model.action-memory must be >= 0, got {config.action_memory}")
+            if config.head != "headless":
+                raise ValueError(
+                    "--model.action-memory needs the headless head (an indexed head scores indices directly)"
+                )
+            self.action_memory = ActionMemoryReadout(config)
         self.final_norm = nn.RMSNorm(d)
         # Against one-hot action vectors the output's entries are the logits: AD's classifier.
         self.head = nn.Linear(d, width, bias=False)
@@ -322,10 +374,11 @@ class HeadlessTransformer(nn.Module):
         mask: torch.Tensor,
         cache: KVCache | None,
     ) -> torch.Tensor:
+        """Final (normalised) hidden states."""
         cos, sin = self.rope_cos[positions], self.rope_sin[positions]
         for layer, block in enumerate(self.blocks):
             x = block(x, cos, sin, mask, cache, layer)
-        return self.head(self.final_norm(x))
+        return self.final_norm(x)
 
     def forward(
         self,
@@ -338,11 +391,12 @@ class HeadlessTransformer(nn.Module):
         prev_observations: torch.Tensor | None = None,
         prev_dones: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Output vectors (B, T, D) at the step tokens of a whole window.
+        """Output vectors (B, T, W) at the step tokens of a whole window.
 
         action_set (B, K, D) with action_set_mask (B, K); the history tensors cover T steps.
         With a `cache`, the keys and values are kept so that `decode` can continue from here.
         """
+        available, available_mask = action_set, action_set_mask
         if self.prompt_in is None:  # no prompt tokens at all: the sequence is the history alone
             action_set, action_set_mask = action_set[:, :0], action_set_mask[:, :0]
             prompt = action_set.new_zeros(action_set.shape[0], 0, self.config.d_model)
@@ -373,10 +427,17 @@ class HeadlessTransformer(nn.Module):
             cache.key_valid[:, :length] = key_valid
             if key_bias is not None:
                 cache.key_bias[:, :length] = key_bias
-        out = self._run(x, positions, mask.unsqueeze(1), cache)
+        hidden = self._run(x, positions, mask.unsqueeze(1), cache)[:, num_prompt:]
         if cache is not None:
             cache.length = length
-        return out[:, num_prompt:]
+        out = self.head(hidden)
+        if self.action_memory is not None:
+            memory = self.action_memory.write(hidden, prev_action_vectors, available).cumsum(dim=1)
+            out = out + self.action_memory.read(memory, hidden, available, available_mask)
+            if cache is not None:
+                cache.action_set, cache.action_set_mask = available, available_mask
+                cache.action_memory = memory[:, -1]
+        return out
 
     def decode(
         self,
@@ -406,6 +467,16 @@ class HeadlessTransformer(nn.Module):
         mask = cache.key_valid[:, None, None, : cache.length + 1]
         if self.config.prompt_key_bias:
             mask = torch.where(mask, cache.key_bias[:, None, None, : cache.length + 1], float("-inf"))
-        out = self._run(x, torch.tensor([position], device=x.device), mask, cache)
+        hidden = self._run(x, torch.tensor([position], device=x.device), mask, cache)
         cache.length += 1
+        out = self.head(hidden)
+        if self.action_memory is not None:
+            if cache.action_memory is None or cache.action_set is None or cache.action_set_mask is None:
+                raise ValueError("the KV cache holds no action memory: encode the window with forward first")
+            cache.action_memory = cache.action_memory + self.action_memory.write(
+                hidden, prev_action_vectors, cache.action_set
+            ).squeeze(1)
+            out = out + self.action_memory.read(
+                cache.action_memory.unsqueeze(1), hidden, cache.action_set, cache.action_set_mask
+            )
         return out[:, 0]

@@ -23,7 +23,11 @@ ADDED_SINCE = {
 }
 """Options added after the flat record was written, with the value its run had in effect (the
 in-training evaluation seed was the training seed + 1)."""
-MODEL_ADDED_SINCE = {"model.action_regression_features": False, "model.first_use_action": False}
+MODEL_ADDED_SINCE = {
+    "model.action_regression_features": False,
+    "model.first_use_action": False,
+    "model.action_memory": 0,
+}
 """Model options added after the record, which a saved model config without them builds with."""
 FILLED_ON_READ = {"eval_seed": 1}
 """Of those, what reading the record fills in (train_config.nested_config); the others stay

@@ -54,9 +54,9 @@ def forward(model, embeddings, mask, prev_actions, prev_rewards, observations=No
     return model(embeddings, mask, observations, vectors, prev_rewards, cache=cache, **transitions(observations, dones))
 
 
-@pytest.mark.parametrize("gated", [False, True])
-def test_output_at_step_t_ignores_later_steps(gated: bool) -> None:
-    model = make_model(reward_gated_action=gated)
+@pytest.mark.parametrize("options", [{}, {"reward_gated_action": True}, {"action_memory": 8}])
+def test_output_at_step_t_ignores_later_steps(options: dict) -> None:
+    model = make_model(**options)
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
     base = forward(model, embeddings, mask, prev_actions, prev_rewards)
     changed_actions, changed_rewards = prev_actions.clone(), prev_rewards.clone()
@@ -65,6 +65,34 @@ def test_output_at_step_t_ignores_later_steps(gated: bool) -> None:
     changed = forward(model, embeddings, mask, changed_actions, changed_rewards)
     torch.testing.assert_close(base[:, :7], changed[:, :7])
     assert not torch.allclose(base[:, 7:], changed[:, 7:])
+
+
+def test_action_memory_reads_each_actions_own_steps() -> None:
+    """With orthonormal embeddings, action k's memory is the sum of the values written by the
+    steps that took k (zeros for actions 4 and 5, never taken)."""
+    model = make_model(action_memory=8)
+    readout = model.action_memory
+    embeddings, _, prev_actions, _ = random_inputs()
+    vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
+    hidden = torch.randn(*prev_actions.shape, 32)
+    memory = readout.write(hidden, vectors, embeddings).sum(dim=1)  # (B, K, F)
+    values = readout.value(hidden)
+    for k in range(embeddings.shape[1]):
+        expected = (values * (prev_actions == k).unsqueeze(-1)).sum(dim=1)
+        torch.testing.assert_close(memory[:, k], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_action_memory_scores_only_available_actions() -> None:
+    """The readout adds nothing along a padded (unavailable) slot's embedding."""
+    model = make_model(action_memory=8)
+    embeddings, mask, prev_actions, _ = random_inputs()
+    vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
+    hidden = torch.randn(*prev_actions.shape, 32)
+    memory = model.action_memory.write(hidden, vectors, embeddings).cumsum(dim=1)
+    correction = model.action_memory.read(memory, hidden, embeddings, mask)
+    along = torch.einsum("btw,bkw->btk", correction, embeddings)
+    assert torch.all(along[0, :, 4:].abs() < 1e-6)
+    assert torch.all(along[0, :, :4].abs() > 0)
 
 
 @pytest.mark.parametrize("prompt_key_bias", [False, True])
@@ -97,30 +125,20 @@ def test_prompt_key_bias_makes_attention_to_the_prompt_independent_of_its_size(p
 
 
 @pytest.mark.parametrize(
-    ("observation_kind", "gated", "transition_tokens", "prompt_key_bias", "regression"),
+    ("observation_kind", "options"),
     [
-        ("none", False, True, False, False),
-        ("discrete", False, False, False, False),
-        ("discrete", False, True, False, False),
-        ("none", True, True, False, False),
-        ("discrete", False, True, True, False),
-        ("continuous", False, True, False, True),
-        ("first_use", False, True, False, False),
+        ("none", {}),
+        ("discrete", {"transition_tokens": False}),
+        ("discrete", {}),
+        ("none", {"reward_gated_action": True}),
+        ("discrete", {"prompt_key_bias": True}),
+        ("continuous", {"action_regression_features": True}),
+        ("none", {"first_use_action": True}),
+        ("continuous", {"action_memory": 8}),
     ],
 )
-def test_kv_cache_decoding_equals_full_forward(
-    observation_kind: str, gated: bool, transition_tokens: bool, prompt_key_bias: bool, regression: bool
-) -> None:
-    first_use = observation_kind == "first_use"
-    observation_kind = "none" if first_use else observation_kind
-    model = make_model(
-        observation_kind,
-        first_use_action=first_use,
-        reward_gated_action=gated,
-        transition_tokens=transition_tokens,
-        prompt_key_bias=prompt_key_bias,
-        action_regression_features=regression,
-    )
+def test_kv_cache_decoding_equals_full_forward(observation_kind: str, options: dict) -> None:
+    model = make_model(observation_kind, **options)
     embeddings, mask, prev_actions, prev_rewards = random_inputs()
     observations = {
         "none": None,
