@@ -125,13 +125,20 @@ def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
+def same_actions(vectors: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """(B, T, S) bool: vectors (B, T, W)[:, t] and others (B, S, W)[:, s] stand for the same
+    action. Compared by cosine (1 for the same action, whatever kind of embedding draws them):
+    with more actions than dimensions random embeddings overlap (|cos| ~ 1/sqrt(W)), so dot
+    products would mix actions up."""
+    return (F.normalize(vectors, dim=-1) @ F.normalize(others, dim=-1).transpose(1, 2)) > 0.99
+
+
 def first_uses(action_vectors: torch.Tensor, earlier: torch.Tensor | None = None) -> torch.Tensor:
     """(B, T) bool: action_vectors (B, T, W)[:, t] is a taken action (not the zero vector) that
-    neither an earlier step nor `earlier` (B, S, W) holds. Actions are compared by the cosine of
-    their vectors (1 for the same action, whatever kind of embedding draws them)."""
+    neither an earlier step nor `earlier` (B, S, W) holds."""
     history = action_vectors if earlier is None else torch.cat([earlier, action_vectors], dim=1)
     offset = history.shape[1] - action_vectors.shape[1]
-    same = (F.normalize(action_vectors, dim=-1) @ F.normalize(history, dim=-1).transpose(1, 2)) > 0.99
+    same = same_actions(action_vectors, history)
     steps = torch.arange(action_vectors.shape[1], device=action_vectors.device)[:, None] + offset
     before = torch.arange(history.shape[1], device=action_vectors.device)[None, :] < steps
     taken = action_vectors.abs().sum(-1) > 0
@@ -228,9 +235,9 @@ class Block(nn.Module):
 class ActionMemoryReadout(nn.Module):
     """Scores each available action from what the history wrote under it (ModelConfig.action_memory).
 
-    Step s writes v_s = W_v h_s under the action it carries, u_s (the previous action's
-    embedding); action a reads m_a(t) = sum_{s <= t} (u_s . e_a) v_s, exact per action while the
-    embeddings are orthonormal. Its score g([symlog m_a(t), W_q h_t]) comes from one MLP shared by
+    Step s writes v_s = W_v h_s under the action it carries (the previous action, whose
+    embedding the step token holds); action a reads m_a(t), the sum of v_s over the steps s <= t
+    that took a. Its score g([symlog m_a(t), W_q h_t]) comes from one MLP shared by
     all actions, and the output vector gains sum_a g_a e_a: an action's score is a non-linear
     function of its own statistics, whatever random direction it was given.
     """
@@ -243,8 +250,9 @@ class ActionMemoryReadout(nn.Module):
         self.score = nn.Sequential(nn.Linear(2 * width, 2 * width), nn.SiLU(), nn.Linear(2 * width, 1))
 
     def write(self, hidden: torch.Tensor, prev_action_vectors: torch.Tensor, action_set: torch.Tensor) -> torch.Tensor:
-        """(B, T, K, F): what each of T steps adds to each action's memory."""
-        gates = torch.einsum("btw,bkw->btk", prev_action_vectors, action_set)
+        """(B, T, K, F): what each of T steps adds to each action's memory, under the action
+        whose embedding it carries."""
+        gates = same_actions(prev_action_vectors, action_set).to(hidden.dtype)
         return gates.unsqueeze(-1) * self.value(hidden).unsqueeze(2)
 
     def read(

@@ -67,12 +67,13 @@ def test_output_at_step_t_ignores_later_steps(options: dict) -> None:
     assert not torch.allclose(base[:, 7:], changed[:, 7:])
 
 
-def test_action_memory_reads_each_actions_own_steps() -> None:
-    """With orthonormal embeddings, action k's memory is the sum of the values written by the
-    steps that took k (zeros for actions 4 and 5, never taken)."""
+@pytest.mark.parametrize("num_actions", [6, 80])
+def test_action_memory_reads_each_actions_own_steps(num_actions: int) -> None:
+    """Action k's memory is the sum of the values written by the steps that took k (zeros for
+    actions never taken), also with more actions (80) than embedding dimensions (32)."""
     model = make_model(action_memory=8)
     readout = model.action_memory
-    embeddings, _, prev_actions, _ = random_inputs()
+    embeddings, _, prev_actions, _ = random_inputs(actions=num_actions)
     vectors = embed_actions(with_no_action_row(embeddings), prev_actions)
     hidden = torch.randn(*prev_actions.shape, 32)
     memory = readout.write(hidden, vectors, embeddings).sum(dim=1)  # (B, K, F)
