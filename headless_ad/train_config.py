@@ -281,6 +281,11 @@ class TrainConfig:
                 "--permute-actions and --mixed-action-counts are for --model.head indexed",
             ),
             (self.model.action_dim >= 0, f"--model.action-dim must be >= 0, got {self.model.action_dim}"),
+            (self.model.action_memory >= 0, f"--model.action-memory must be >= 0, got {self.model.action_memory}"),
+            (
+                self.model.head == "headless" or not self.model.action_memory,
+                "--model.action-memory needs the headless head (an indexed head scores indices directly)",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -207,6 +207,11 @@ def test_default_run_name_is_new_for_every_start(monkeypatch, in_tmp: Path) -> N
         (["train", "bandit", "--resume", "--run-name", "nothing"], "no checkpoint at runs/nothing"),
         (["train", "bandit", "--resume"], "--resume needs the --run-name of the run to continue"),
         (["evaluate", "--checkpoint", "missing.pt"], "missing.pt: no checkpoint here"),
+        (["train", "bandit", "--model.action-memory", "-1"], "--model.action-memory must be >= 0, got -1"),
+        (
+            ["train", "bandit", "--model.head", "indexed", "--model.action-memory", "8"],
+            "--model.action-memory needs the headless head",
+        ),
     ],
 )
 def test_bad_input_fails_with_one_clear_line(monkeypatch, capsys, args: list[str], message: str) -> None:
