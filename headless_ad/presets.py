@@ -126,18 +126,20 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         for_task(CPU, "contextual_bandit", eval_suites=("eval", "num_100"), ema_decay=0.998),
     ),
     "contextual-bandit-30min": (
-        "Linear contextual bandits, CPU recipe for 30 minutes on 2 cores: 15,000 compiled steps, a "
-        "per-action memory readout and an annealed sampling temperature.",
+        "Linear contextual bandits, CPU recipe for 30 minutes on 2 cores: 7,500 compiled steps, a "
+        "per-action memory readout and an annealed sampling temperature; about 26 minutes.",
         for_task(
             CPU,
             "contextual_bandit",
             # Each arm scored from its own history by a shared MLP: on validation bandits (seeds
-            # 77-78) 1.014 / 1.022 against 0.864 / 0.831 without (training seeds 0 / 1;
-            # docs/results/quality_per_minute.md).
+            # 77-78) 1.014 / 1.022 against 0.864 / 0.831 without after 15,000 steps, and 1.003 /
+            # 1.019 after 7,500 (training seeds 0 / 1; docs/results/quality_per_minute.md).
             model=replace(CPU.model, action_memory=16),
             eval_suites=("eval", "num_100"),
             ema_decay=0.998,
-            total_steps=15_000,
+            # 25 min 38 s end to end alone on 2 cores (about 5.2 steps/s); 15,000 steps at that
+            # speed take about 50 minutes, and the readout reaches LinUCB's level by step 4,500.
+            total_steps=7_500,
             compile=True,
             eval_every=1_500,
             # From 1.5 to 0.4 over the 300 steps: hotter than the demo's constant 1 while the model
