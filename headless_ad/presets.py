@@ -137,8 +137,8 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             model=replace(CPU.model, action_memory=16),
             eval_suites=("eval", "num_100"),
             ema_decay=0.998,
-            # 25 min 38 s end to end alone on 2 cores (about 5.2 steps/s); 15,000 steps at that
-            # speed take about 50 minutes, and the readout reaches LinUCB's level by step 4,500.
+            # 25 min 38 s end to end alone on 2 cores (about 5.2 steps/s); at 5.35 steps/s 15,000
+            # steps take about 47 training minutes, and the readout reaches LinUCB's level by 4,500.
             total_steps=7_500,
             compile=True,
             eval_every=1_500,
