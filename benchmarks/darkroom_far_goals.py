@@ -27,7 +27,10 @@ def main() -> None:
     parser.add_argument("evaluation", type=Path, help="an evaluation folder (holding results.json)")
     parser.add_argument("--suite", default="test_goals/test")
     args = parser.parse_args()
-    results = json.loads((args.evaluation / "results.json").read_text())
+    path = args.evaluation / "results.json"
+    if not path.is_file():
+        parser.error(f"{path}: not found (give an evaluation folder, runs/<run>/evaluations/<folder>)")
+    results = json.loads(path.read_text())
     if results["task"] != "darkroom" or args.suite not in results["suites"]:
         parser.error(f"{args.evaluation}: no Darkroom evaluation of {args.suite}")
     entry = results["suites"][args.suite]
