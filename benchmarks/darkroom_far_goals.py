@@ -30,8 +30,11 @@ def main() -> None:
     path = args.evaluation / "results.json"
     if not path.is_file():
         parser.error(f"{path}: not found (give an evaluation folder, runs/<run>/evaluations/<folder>)")
-    results = json.loads(path.read_text())
-    if results["task"] != "darkroom" or args.suite not in results["suites"]:
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        parser.error(f"{path}: not readable as JSON ({error})")
+    if results.get("task") != "darkroom" or args.suite not in results.get("suites", {}):
         parser.error(f"{args.evaluation}: no Darkroom evaluation of {args.suite}")
     entry = results["suites"][args.suite]
     goals, _ = DarkroomSuite(**entry["spec"]).sample()

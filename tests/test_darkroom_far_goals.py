@@ -53,3 +53,9 @@ def test_far_rooms_are_split_from_near_ones(
 def test_a_folder_without_results_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit):
         run_script(monkeypatch, str(tmp_path / "missing"))
+
+
+def test_a_corrupt_results_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(SystemExit):
+        run_script(monkeypatch, str(tmp_path))
