@@ -161,18 +161,21 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     ),
     "darkroom-30min": (
         "Darkroom's CPU recipe for 30 minutes on 2 cores: the darkroom preset with a per-action memory "
-        "readout and 128-wide action embeddings; about 24 minutes.",
+        "readout and 128-wide action embeddings, 8,000 compiled steps; about 25 minutes.",
         episodic_macro_actions(
             "darkroom",
             ("test_goals/test",),
             # Each macro-action scored from what the window wrote under it; 128-wide embeddings keep
             # 75 or 125 actions orthonormal, without which the readout's scores leak between actions
-            # (0.15 with the 75 test actions at width 64). On validation rooms (seeds 77-79, 200
-            # each; training seeds 0-2) 0.87 / 1.07 / 0.95 against 0.84 / 1.06 / 0.91 for 18,000
-            # compiled steps without it (docs/results/quality_per_minute.md).
+            # (0.15 with the 75 test actions at width 64).
             model=replace(CPU.model, prompt_key_bias=True, action_memory=16, action_dim=128),
+            # Compiled, 8,000 steps fit in 24 min 29 s alone on 2 cores. On validation rooms (seeds
+            # 77-79, 200 each; training seeds 0-2) 0.95 / 1.16 / 0.97 against 0.87 / 1.07 / 0.95 for
+            # 6,000 steps uncompiled (docs/results/quality_per_minute.md).
+            total_steps=8_000,
+            compile=True,
             # The in-training curve gives the minutes to a first 0.8 on the held-out goals.
-            eval_every=1_500,
+            eval_every=2_000,
         ),
     ),
     "minigrid": (
